@@ -1,0 +1,1 @@
+"""Launch files, configs, the simulated Gen3 and bag tools for running DNK."""

