@@ -1,0 +1,17 @@
+# People's entry point. `make demo` and `make test` set everything up themselves.
+.PHONY: setup demo test bench clean
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	bash scripts/demo.sh
+
+test:
+	bash scripts/test.sh
+
+bench: setup
+	bash -c '. scripts/env.sh && python dnk_planner/benchmarks/bench_decision.py'
+
+clean:
+	rm -rf build install log .venv

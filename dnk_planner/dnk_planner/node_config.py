@@ -1,0 +1,66 @@
+"""The planner node's configuration: one pydantic model that ROS parameters map onto 1:1.
+
+Keeping the node's parameters in a pydantic model (instead of ad-hoc get_parameter calls)
+gives one place for units, ranges and defaults, shared by `--params-file`, the launch files
+and the tests; the node declares every field as a ROS parameter with its description.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ControllerMode = Literal["pose", "twist", "joint_trajectory"]
+Provider = Literal["auto", "cpu", "cuda", "tensorrt"]
+
+
+class NodeConfig(BaseModel):
+    """Everything the planner node reads at `configure` (docs/interfaces.md, Planner node)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model_path: str = Field(
+        "", description="Path to the arm student .onnx (its .json manifest lies beside it). Required.")
+    provider: Provider = Field("auto", description="onnxruntime execution provider: auto|cpu|cuda|tensorrt.")
+    threads: int = Field(1, ge=1, le=16, description="onnxruntime intra-op threads (1..16).")
+    rate_hz: float = Field(20.0, ge=1.0, le=200.0, description="Control rate, Hz (1..200); the paper's arm runs at 20.")
+    decision_deadline_ms: float = Field(
+        0.0, ge=0.0, le=1000.0,
+        description="A decision slower than this is a deadline miss, ms (0 = one control period).")
+    num_candidates: int = Field(64, ge=1, le=1024, description="Candidate trajectories per decision (1..1024).")
+    temperature: float = Field(0.5, gt=0.0, le=2.0, description="Prior noise temperature (0..2].")
+    seed: int = Field(0, ge=0, description="Seed of the prior noise generator (replays are bit-identical).")
+    controller_mode: ControllerMode = Field(
+        "pose", description="What is sent to ros2_kortex: pose (PoseStamped target only), twist "
+        "(/twist_controller/commands), joint_trajectory (/joint_trajectory_controller/joint_trajectory).")
+    base_frame: str = Field("base_link", min_length=1, description="Planning frame (REP-103); goals and obstacles must use it.")
+    joint_prefix: str = Field("", description="Prefix of the Gen3 joint names (ros2_kortex 'prefix' launch arg).")
+    stale_joint_state_timeout_s: float = Field(
+        0.5, gt=0.0, le=10.0, description="Joint states older than this make the node hold, s (0..10].")
+    goal_tolerance_m: float = Field(0.01, gt=0.0, le=0.5, description="Default goal position tolerance, m (0..0.5].")
+    workspace_radius_m: float = Field(
+        0.9, gt=0.1, le=1.2, description="Goals farther than this from the shoulder (joint_2) are unreachable, m.")
+    safety_margin_m: float = Field(0.03, ge=0.0, le=0.5, description="Candidates closer than this to an obstacle are rejected, m.")
+    clearance_saturation_m: float = Field(0.15, gt=0.0, le=2.0, description="Clearance beyond this earns no extra reward, m.")
+    w_clearance: float = Field(1.0, ge=0.0, description="Weight of the saturating clearance reward (1/m).")
+    w_effort: float = Field(0.05, ge=0.0, description="Weight of the velocity+acceleration penalty (s^2/m^2).")
+    w_progress: float = Field(10.0, ge=0.0, description="Weight of progress towards the goal (1/m).")
+    twist_gain: float = Field(2.0, gt=0.0, le=20.0, description="P gain of the twist bridge, 1/s.")
+    max_linear_speed: float = Field(0.5, gt=0.0, le=0.5, description="Twist clamp, m/s (Gen3 twist_limits.yaml: 0.5).")
+    max_linear_accel: float = Field(0.4, gt=0.0, le=0.4, description="Twist rate clamp, m/s^2 (Gen3 twist_limits.yaml: 0.4).")
+    max_angular_speed: float = Field(1.74, gt=0.0, le=1.74, description="Twist clamp, rad/s (Gen3 twist_limits.yaml: 1.74).")
+    marker_rate_hz: float = Field(2.0, ge=0.0, le=20.0, description="Candidate MarkerArray rate for RViz, Hz (0 = off).")
+
+    @model_validator(mode="after")
+    def _deadline_default(self) -> "NodeConfig":
+        if self.decision_deadline_ms == 0.0:
+            object.__setattr__(self, "decision_deadline_ms", 1000.0 / self.rate_hz)
+        return self
+
+    @property
+    def period_s(self) -> float:
+        return 1.0 / self.rate_hz
+
+    @property
+    def joint_names(self) -> list[str]:
+        return [f"{self.joint_prefix}joint_{i}" for i in range(1, 8)]
