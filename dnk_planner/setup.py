@@ -22,6 +22,7 @@ setup(
     tests_require=["pytest"],
     entry_points={
         "console_scripts": [
+            "planner_node = dnk_planner.node:main",
         ],
     },
 )

@@ -1,0 +1,511 @@
+"""ROS 2 front end of the planner core: a lifecycle node that commands a Kinova Gen3.
+
+configure -> load and validate the student (ModelContractError fails the transition with
+the reason), activate -> start the control timer. Every cycle: joint states -> forward
+kinematics -> `Planner.plan` (the one planning code path) -> Cartesian target (+ the
+controller bridge's command), PlannerStatus, /diagnostics and throttled RViz markers.
+Nothing a message carries may crash the loop: bad messages are dropped and counted.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections import deque
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Point, PoseStamped
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import Node, State, TransitionCallbackReturn
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import JointState
+from visualization_msgs.msg import Marker, MarkerArray
+
+from dnk_msgs.msg import Obstacle, ObstacleArray, PlannerStatus
+from dnk_msgs.srv import SetGoal
+from dnk_planner.config import GeometricScoreConfig, PlannerConfig
+from dnk_planner.controller_bridge import ArmState, ControllerBridge, pose_stamped
+from dnk_planner.core import Context, Planner
+from dnk_planner.geometry import ObstacleSet, quat_to_matrix, matrix_to_quat
+from dnk_planner.kinematics import SHOULDER_POSITION, forward_kinematics
+from dnk_planner.manifest import ModelContractError, load_model
+from dnk_planner.node_config import NodeConfig
+from dnk_planner.selectors import GeometricSelector
+from pydantic import ValidationError
+
+MAX_OBSTACLE_SIZE_M = 10.0
+
+
+def _descriptor(name: str, field) -> ParameterDescriptor:
+    """ROS parameter descriptor carrying the pydantic field's description and numeric range."""
+    desc = ParameterDescriptor(name=name, description=field.description or "")
+    lo = hi = None
+    for meta in field.metadata:
+        lo = getattr(meta, "ge", getattr(meta, "gt", lo)) if lo is None else lo
+        hi = getattr(meta, "le", getattr(meta, "lt", hi)) if hi is None else hi
+    if isinstance(field.default, bool) or lo is None or hi is None:
+        return desc
+    if isinstance(field.default, int):
+        desc.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=0)]
+    elif isinstance(field.default, float):
+        desc.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
+    return desc
+
+
+class LatencyStats:
+    """Rolling decision-latency statistics for PlannerStatus (last 1000 cycles)."""
+
+    def __init__(self, window: int = 1000) -> None:
+        self._samples: deque[float] = deque(maxlen=window)
+
+    def add(self, ms: float) -> None:
+        self._samples.append(ms)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self._samples)) if self._samples else math.nan
+
+    @property
+    def p95(self) -> float:
+        return float(np.percentile(self._samples, 95)) if self._samples else math.nan
+
+
+class PlannerNode(Node):
+    """Lifecycle node `dnk_planner` (topics and parameters: docs/interfaces.md)."""
+
+    def __init__(self, node_name: str = "dnk_planner", **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        for name, field in NodeConfig.model_fields.items():
+            self.declare_parameter(name, field.default, _descriptor(name, field))
+        self.config: NodeConfig | None = None
+        self.planner: Planner | None = None
+        self.bridge: ControllerBridge | None = None
+        self._timer = None
+        self._entities: list = []
+        self._reset_runtime_state()
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_configure(self, state: State) -> TransitionCallbackReturn:
+        try:
+            values = {name: self.get_parameter(name).value for name in NodeConfig.model_fields}
+            self.config = NodeConfig(**values)
+        except ValidationError as err:
+            self.get_logger().error(f"configure failed: invalid parameter(s): {_pydantic_reason(err)}")
+            return TransitionCallbackReturn.FAILURE
+        cfg = self.config
+        if not cfg.model_path:
+            self.get_logger().error("configure failed: parameter 'model_path' is empty; set it to the "
+                                    "arm student's .onnx (its .json manifest beside it)")
+            return TransitionCallbackReturn.FAILURE
+        try:
+            student = load_model(cfg.model_path, provider=cfg.provider, threads=cfg.threads)
+            if student.manifest.task != "arm" or student.manifest.role != "student":
+                raise ModelContractError(
+                    f"{cfg.model_path}: manifest has task={student.manifest.task!r} role={student.manifest.role!r}; "
+                    "the arm planner needs task='arm', role='student'")
+            selector = GeometricSelector(GeometricScoreConfig(
+                safety_margin=cfg.safety_margin_m, clearance_saturation=cfg.clearance_saturation_m,
+                w_clearance=cfg.w_clearance, w_effort=cfg.w_effort, w_progress=cfg.w_progress,
+                dt=cfg.period_s))
+            self.planner = Planner(student, selector, PlannerConfig(
+                num_candidates=cfg.num_candidates, temperature=cfg.temperature, seed=cfg.seed,
+                provider=cfg.provider, threads=cfg.threads))
+        except (ModelContractError, ValueError, OSError) as err:
+            self.get_logger().error(f"configure failed: {err}")
+            self.planner = None
+            return TransitionCallbackReturn.FAILURE
+        manifest = student.manifest
+        self.model_id = f"{manifest.model_id}:{manifest.onnx_sha256[:12]}"
+        self.bridge = ControllerBridge(cfg)
+        self._create_entities()
+        self._reset_runtime_state()
+        self.get_logger().info(
+            f"configured: model {self.model_id}, {cfg.num_candidates} candidates, H={manifest.horizon}, "
+            f"{cfg.rate_hz:g} Hz, mode {cfg.controller_mode}, provider {student.provider}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: State) -> TransitionCallbackReturn:
+        self._reset_runtime_state()
+        self.bridge.reset()
+        self._timer = self.create_timer(self.config.period_s, self._control_cycle)
+        self.get_logger().info("activated: control loop running")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: State) -> TransitionCallbackReturn:
+        self._stop_timer()
+        self._send_hold("deactivated")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: State) -> TransitionCallbackReturn:
+        self._stop_timer()
+        self._destroy_entities()
+        self.planner = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: State) -> TransitionCallbackReturn:
+        self._stop_timer()
+        self._destroy_entities()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: State) -> TransitionCallbackReturn:
+        self._stop_timer()
+        return TransitionCallbackReturn.SUCCESS
+
+    # ------------------------------------------------------------------ set-up helpers
+    def _create_entities(self) -> None:
+        self._destroy_entities()
+        cfg = self.config
+        sensor_qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
+        self.pub_target = self.create_publisher(PoseStamped, "/dnk/target_pose", 10)
+        self.pub_status = self.create_publisher(PlannerStatus, "/dnk/status", 10)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.pub_markers = self.create_publisher(MarkerArray, "/dnk/candidates", 1)
+        self.pub_command = (self.create_publisher(self.bridge.msg_type, self.bridge.topic, 10)
+                            if self.bridge.topic else None)
+        self._entities = [
+            self.pub_target, self.pub_status, self.pub_diag, self.pub_markers,
+            # BEST_EFFORT accepts both reliable (joint_state_broadcaster) and best-effort publishers.
+            self.create_subscription(JointState, "/joint_states", self._on_joint_state, sensor_qos),
+            self.create_subscription(PoseStamped, "/goal_pose", self._on_goal_pose, 10),
+            self.create_subscription(ObstacleArray, "/dnk/obstacles", self._on_obstacles, 10),
+            self.create_service(SetGoal, "/dnk/set_goal", self._on_set_goal),
+        ]
+        if self.pub_command is not None:
+            self._entities.append(self.pub_command)
+        self._joint_index: dict[str, int] = {n: i for i, n in enumerate(cfg.joint_names)}
+
+    def _destroy_entities(self) -> None:
+        for entity in self._entities:
+            if hasattr(entity, "srv_type"):
+                self.destroy_service(entity)
+            elif hasattr(entity, "msg_type") and hasattr(entity, "publish"):
+                self.destroy_publisher(entity)
+            else:
+                self.destroy_subscription(entity)
+        self._entities = []
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+            self._timer = None
+
+    def _reset_runtime_state(self) -> None:
+        self.q: np.ndarray | None = None
+        self.q_stamp = -math.inf                 # time.monotonic() of the last good joint state
+        self._arm: ArmState | None = None         # kinematic state of the last good joint state
+        self.goal: np.ndarray | None = None
+        self.goal_rotation: np.ndarray | None = None
+        self.goal_tolerance = self.config.goal_tolerance_m if self.config else 0.01
+        self.obstacles = ObstacleSet.empty()
+        self.prev_plan: np.ndarray | None = None  # (H, 3) planned positions of the last decision
+        self.prev_plan_step = 0
+        self.cycles = 0
+        self.deadline_misses = 0
+        self.dropped = {"joint_states": 0, "obstacles": 0, "goals": 0}
+        self.latency = LatencyStats()
+        self.last_latency_ms = math.nan
+        self.best_score = math.nan
+        self.min_clearance = math.inf
+        self.state = PlannerStatus.IDLE
+        self.message = "waiting for a goal"
+        self._last_markers = -math.inf
+        self._last_diag = -math.inf
+        if not hasattr(self, "model_id"):
+            self.model_id = ""
+
+    # ------------------------------------------------------------------ inputs
+    def _on_joint_state(self, msg: JointState) -> None:
+        try:
+            q = np.empty(7)
+            if len(msg.position) != len(msg.name):
+                raise ValueError(f"{len(msg.name)} names but {len(msg.position)} positions")
+            seen = 0
+            for name, value in zip(msg.name, msg.position):
+                i = self._joint_index.get(name)
+                if i is not None:
+                    q[i] = value
+                    seen += 1
+            if seen != 7:
+                raise ValueError(f"expected joints {self.config.joint_names}, got {list(msg.name)} "
+                                 "(check the 'joint_prefix' parameter)")
+            if not np.all(np.isfinite(q)):
+                raise ValueError("non-finite joint position")
+        except ValueError as err:
+            self.dropped["joint_states"] += 1
+            self.get_logger().warn(f"dropped /joint_states message: {err}", throttle_duration_sec=2.0)
+            return
+        self.q = q
+        self.q_stamp = time.monotonic()
+
+    def _on_goal_pose(self, msg: PoseStamped) -> None:
+        ok, why = self._accept_goal(msg, self.config.goal_tolerance_m)
+        if not ok:
+            self.get_logger().warn(f"rejected /goal_pose: {why}")
+
+    def _on_set_goal(self, request: SetGoal.Request, response: SetGoal.Response) -> SetGoal.Response:
+        response.accepted, response.message = self._accept_goal(request.goal, request.position_tolerance)
+        if not response.accepted:
+            self.get_logger().warn(f"rejected SetGoal: {response.message}")
+        return response
+
+    def _accept_goal(self, msg: PoseStamped, tolerance: float) -> tuple[bool, str]:
+        cfg = self.config
+        p = msg.pose.position
+        o = msg.pose.orientation
+        goal = np.array([p.x, p.y, p.z])
+        quat = np.array([o.x, o.y, o.z, o.w])
+        reason = None
+        if msg.header.frame_id not in ("", cfg.base_frame):
+            reason = f"goal frame '{msg.header.frame_id}' is not the planning frame '{cfg.base_frame}'"
+        elif not (np.all(np.isfinite(goal)) and np.all(np.isfinite(quat))):
+            reason = "goal pose has non-finite values"
+        elif not (0.0 < tolerance <= 0.5) or not math.isfinite(tolerance):
+            reason = f"position_tolerance {tolerance} m is outside (0, 0.5]"
+        elif np.linalg.norm(goal - SHOULDER_POSITION) > cfg.workspace_radius_m:
+            reason = (f"goal {np.round(goal, 3).tolist()} m is {np.linalg.norm(goal - SHOULDER_POSITION):.3f} m "
+                      f"from the shoulder, beyond the reachable workspace ({cfg.workspace_radius_m} m)")
+        if reason is not None:
+            self.dropped["goals"] += 1
+            return False, reason
+        norm = float(np.linalg.norm(quat))
+        self.goal = goal
+        self.goal_rotation = quat_to_matrix(quat / norm) if norm > 1e-6 else None
+        self.goal_tolerance = tolerance
+        self.prev_plan = None
+        self.get_logger().info(f"goal accepted: {np.round(goal, 3).tolist()} m (tolerance {tolerance} m)")
+        return True, "ok"
+
+    def _on_obstacles(self, msg: ObstacleArray) -> None:
+        try:
+            if msg.header.frame_id != self.config.base_frame:
+                raise ValueError(f"frame '{msg.header.frame_id}' is not the planning frame "
+                                 f"'{self.config.base_frame}' (no TF lookup here: publish obstacles in it)")
+            self.obstacles = obstacles_from_msg(msg)
+        except ValueError as err:
+            self.dropped["obstacles"] += 1
+            self.get_logger().warn(f"rejected /dnk/obstacles (keeping the previous set): {err}")
+
+    # ------------------------------------------------------------------ control loop
+    def _control_cycle(self) -> None:
+        """One control step; any unexpected error becomes FAULT in the status, never a crash."""
+        self.cycles += 1
+        try:
+            self._step()
+        except Exception as err:  # noqa: BLE001 - the loop must survive anything a cycle raises
+            self.state, self.message = PlannerStatus.FAULT, f"cycle error: {type(err).__name__}: {err}"
+            self.get_logger().error(self.message, throttle_duration_sec=1.0)
+        self._publish_status()
+
+    def _step(self) -> None:
+        cfg = self.config
+        if self.q is None or time.monotonic() - self.q_stamp > cfg.stale_joint_state_timeout_s:
+            age = time.monotonic() - self.q_stamp
+            self._send_hold("no joint states yet" if self.q is None else
+                            f"joint states stale ({age:.2f} s > {cfg.stale_joint_state_timeout_s} s)")
+            return
+        pose = forward_kinematics(self.q)
+        arm = ArmState(q=self.q, ee_position=pose[:3, 3].copy(), ee_rotation=pose[:3, :3].copy())
+        self._arm = arm
+        if self.goal is None:
+            self.state, self.message = PlannerStatus.IDLE, "waiting for a goal"
+            return
+        target_rotation = self.goal_rotation if self.goal_rotation is not None else arm.ee_rotation
+        if np.linalg.norm(self.goal - arm.ee_position) <= self.goal_tolerance:
+            self.state, self.message = PlannerStatus.GOAL_REACHED, "end effector within goal tolerance"
+            self._publish_target(self.goal, target_rotation, arm)
+            return
+
+        decision = self.planner.plan(Context(values={"ee_position": arm.ee_position, "goal": self.goal},
+                                             obstacles=self.obstacles))
+        ms = decision.timing["total_ms"]
+        self.last_latency_ms = ms
+        self.latency.add(ms)
+        self.best_score = float(decision.scores[decision.best_index]) if decision.feasible else -math.inf
+        self._maybe_publish_markers(decision)
+
+        if ms > cfg.decision_deadline_ms:
+            self.deadline_misses += 1
+            if self.prev_plan is not None and self.prev_plan_step + 1 < len(self.prev_plan):
+                # The late decision is stale; keep moving along the plan we already trust.
+                self.prev_plan_step += 1
+                self.state = PlannerStatus.ACTIVE
+                self.message = f"deadline miss ({ms:.2f} ms > {cfg.decision_deadline_ms:.2f} ms): previous plan step"
+                self._publish_target(self.prev_plan[self.prev_plan_step], target_rotation, arm)
+                return
+        if not decision.feasible:
+            self.prev_plan = None
+            self._send_hold(f"all {len(decision.scores)} candidates violate the "
+                            f"{cfg.safety_margin_m} m safety margin")
+            return
+        self.prev_plan = decision.trajectory[:, :3].copy()
+        self.prev_plan_step = 1
+        self.min_clearance = self._clearance(self.prev_plan)
+        if self.state != PlannerStatus.ACTIVE or self.message.startswith("deadline miss"):
+            self.message = "tracking the best candidate"
+        self.state = PlannerStatus.ACTIVE
+        self._publish_target(np.asarray(decision.action, dtype=float), target_rotation, arm)
+
+    def _clearance(self, path: np.ndarray) -> float:
+        if self.obstacles.is_empty:
+            return math.inf
+        return float(np.min(self.obstacles.signed_distance(path[None])))
+
+    def _publish_target(self, target: np.ndarray, rotation: np.ndarray, arm: ArmState) -> None:
+        stamp = self.get_clock().now().to_msg()
+        self.pub_target.publish(pose_stamped(target, matrix_to_quat(rotation), self.config.base_frame, stamp))
+        if self.pub_command is not None:
+            self.pub_command.publish(self.bridge.command(target, rotation, arm))
+
+    def _send_hold(self, why: str) -> None:
+        """HOLDING: target = the last known end-effector pose, plus the bridge's stop command."""
+        self.state, self.message = PlannerStatus.HOLDING, why
+        self.prev_plan = None
+        if self._arm is None:  # never had joint states: only a zero twist is meaningful
+            if self.pub_command is not None and self.bridge.mode == "twist":
+                self.pub_command.publish(self.bridge.hold(None))
+            return
+        arm = self._arm
+        self.pub_target.publish(pose_stamped(arm.ee_position, matrix_to_quat(arm.ee_rotation),
+                                             self.config.base_frame, self.get_clock().now().to_msg()))
+        if self.pub_command is not None:
+            self.pub_command.publish(self.bridge.hold(arm))
+
+    # ------------------------------------------------------------------ outputs
+    def _publish_status(self) -> None:
+        if not hasattr(self, "pub_status"):
+            return
+        msg = PlannerStatus()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = self.config.base_frame
+        msg.state = self.state
+        arm = self._arm
+        msg.distance_to_goal = (float(np.linalg.norm(self.goal - arm.ee_position))
+                                if self.goal is not None and arm is not None else math.nan)
+        msg.min_clearance = self.min_clearance
+        msg.last_latency_ms = self.last_latency_ms
+        msg.mean_latency_ms = self.latency.mean
+        msg.p95_latency_ms = self.latency.p95
+        msg.deadline_misses = self.deadline_misses
+        msg.cycles = self.cycles
+        msg.candidates = self.config.num_candidates
+        msg.best_score = self.best_score
+        msg.model_id = self.model_id
+        msg.message = self.message
+        self.pub_status.publish(msg)
+        now = time.monotonic()
+        if now - self._last_diag >= 1.0:
+            self._last_diag = now
+            self.pub_diag.publish(self._diagnostics(msg))
+
+    def _diagnostics(self, status: PlannerStatus) -> DiagnosticArray:
+        level = {PlannerStatus.FAULT: DiagnosticStatus.ERROR,
+                 PlannerStatus.HOLDING: DiagnosticStatus.WARN}.get(status.state, DiagnosticStatus.OK)
+        if status.deadline_misses and level == DiagnosticStatus.OK:
+            level = DiagnosticStatus.WARN
+        values = {
+            "state": str(status.state), "cycles": str(status.cycles),
+            "deadline_misses": str(status.deadline_misses),
+            "mean_latency_ms": f"{status.mean_latency_ms:.3f}", "p95_latency_ms": f"{status.p95_latency_ms:.3f}",
+            "dropped_joint_states": str(self.dropped["joint_states"]),
+            "rejected_obstacle_arrays": str(self.dropped["obstacles"]),
+            "rejected_goals": str(self.dropped["goals"]), "model_id": self.model_id,
+        }
+        diag = DiagnosticStatus(level=level, name="dnk_planner: control loop", hardware_id="kinova_gen3",
+                                message=status.message,
+                                values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        return DiagnosticArray(header=status.header, status=[diag])
+
+    def _maybe_publish_markers(self, decision) -> None:
+        rate = self.config.marker_rate_hz
+        now = time.monotonic()
+        if rate <= 0.0 or now - self._last_markers < 1.0 / rate:
+            return
+        self._last_markers = now
+        self.pub_markers.publish(candidate_markers(decision, self.config.base_frame,
+                                                   self.get_clock().now().to_msg()))
+
+
+def obstacles_from_msg(msg: ObstacleArray) -> ObstacleSet:
+    """Validate an ObstacleArray and turn it into the core's ObstacleSet (ValueError names the obstacle)."""
+    spheres, boxes = [], []
+    for k, obs in enumerate(msg.obstacles):
+        name = obs.id or f"#{k}"
+        dims = np.asarray(obs.dimensions, dtype=float)
+        p, o = obs.pose.position, obs.pose.orientation
+        center = np.array([p.x, p.y, p.z])
+        quat = np.array([o.x, o.y, o.z, o.w])
+        if obs.shape == Obstacle.SPHERE:
+            expected = 1
+        elif obs.shape == Obstacle.BOX:
+            expected = 3
+        else:
+            raise ValueError(f"obstacle '{name}': shape {obs.shape} is neither SPHERE (0) nor BOX (1)")
+        if dims.shape != (expected,):
+            raise ValueError(f"obstacle '{name}': dimensions has {dims.size} values, "
+                             f"{'SPHERE needs [radius]' if expected == 1 else 'BOX needs [x, y, z] sizes'}")
+        if not (np.all(np.isfinite(dims)) and np.all(np.isfinite(center)) and np.all(np.isfinite(quat))):
+            raise ValueError(f"obstacle '{name}': non-finite pose or dimensions")
+        if np.any(dims <= 0.0) or np.any(dims >= MAX_OBSTACLE_SIZE_M):
+            raise ValueError(f"obstacle '{name}': dimensions {dims.tolist()} m must be in (0, {MAX_OBSTACLE_SIZE_M})")
+        if obs.shape == Obstacle.SPHERE:
+            spheres.append((name, center, float(dims[0])))
+        else:
+            if np.linalg.norm(quat) < 1e-6:
+                raise ValueError(f"obstacle '{name}': orientation quaternion has zero norm")
+            boxes.append((name, center, quat / np.linalg.norm(quat), dims))
+    return ObstacleSet.from_shapes(spheres=spheres, boxes=boxes)
+
+
+def candidate_markers(decision, frame: str, stamp) -> MarkerArray:
+    """LINE_STRIP per candidate (grey; the chosen one green, rejected ones red) for RViz."""
+    markers = MarkerArray()
+    clear = Marker(action=Marker.DELETEALL)
+    clear.header.frame_id = frame
+    markers.markers.append(clear)
+    for i, traj in enumerate(decision.candidates):
+        m = Marker(ns="dnk_candidates", id=i, type=Marker.LINE_STRIP, action=Marker.ADD)
+        m.header.frame_id, m.header.stamp = frame, stamp
+        m.pose.orientation.w = 1.0
+        best = i == decision.best_index and decision.feasible
+        m.scale.x = 0.006 if best else 0.002
+        rejected = not np.isfinite(decision.scores[i])
+        m.color.r, m.color.g, m.color.b, m.color.a = ((0.1, 0.9, 0.1, 1.0) if best else
+                                                      (0.9, 0.1, 0.1, 0.4) if rejected else (0.6, 0.6, 0.6, 0.4))
+        m.points = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in traj[:, :3]]
+        markers.markers.append(m)
+    return markers
+
+
+def _pydantic_reason(err: ValidationError) -> str:
+    return "; ".join(f"'{'.'.join(str(p) for p in e['loc'])}': {e['msg']}" for e in err.errors())
+
+
+def main(args: list[str] | None = None) -> None:
+    """Console script `planner_node`; `--autostart` configures and activates at start-up."""
+    argv = list(sys.argv if args is None else args)
+    autostart = "--autostart" in argv
+    argv = [a for a in argv if a != "--autostart"]
+    rclpy.init(args=argv)
+    node = PlannerNode()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    if autostart:
+        if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            node.get_logger().error("autostart: configure failed; staying unconfigured (fix the error above)")
+        else:
+            node.trigger_activate()
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()
