@@ -1,0 +1,107 @@
+"""Conditioned priors in normalized space, plus normalize / denormalize / fixed-entry helpers.
+
+The student maps a noisy prior to a trajectory in ONE call; conditioning is done
+the way the method does it (inpainting): the fixed entries of the prior are the
+normalized context, the rest is temperature-scaled Gaussian noise. Buffers are
+preallocated and the generator is seeded so that replaying a log with the same
+seed reproduces every candidate bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from dnk_planner.manifest import ModelManifest
+
+
+@dataclass(frozen=True)
+class FixedEntry:
+    """One resolved `fixed` rule: rows x column slice filled from context key `source`."""
+
+    source: str
+    rows: slice
+    cols: slice
+
+
+class Normalizer:
+    """x_n = (x - mean) / std with the manifest's per-entry statistics (float32)."""
+
+    def __init__(self, manifest: ModelManifest) -> None:
+        self.mean = np.asarray(manifest.normalizer.mean, dtype=np.float32)
+        self.std = np.asarray(manifest.normalizer.std, dtype=np.float32)
+
+    def normalize(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        out = np.subtract(x, self.mean, out=out)
+        return np.divide(out, self.std, out=out)
+
+    def denormalize(self, x_n: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        out = np.multiply(x_n, self.std, out=out)
+        return np.add(out, self.mean, out=out)
+
+
+def fixed_entries(manifest: ModelManifest) -> list[FixedEntry]:
+    """Resolve the manifest's `fixed` rules into row/column slices."""
+    cols = manifest.column_slices
+    return [
+        FixedEntry(f.source, slice(0, 1) if f.rows == "first" else slice(None), cols[f.column])
+        for f in manifest.fixed
+    ]
+
+
+def check_values(manifest: ModelManifest, values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Validate the context entries the manifest fixes: present, right shape, finite.
+
+    Returns float32 copies keyed by source. Raises ValueError naming the key, so a
+    bad sensor message is rejected before it can reach the model.
+    """
+    out: dict[str, np.ndarray] = {}
+    for entry in fixed_entries(manifest):
+        key = entry.source
+        want = (entry.cols.stop - entry.cols.start,)
+        if key not in values:
+            raise ValueError(
+                f"context key {key!r} is missing (model {manifest.model_id!r} conditions on it). "
+                f"Fix: pass Context(values={{{key!r}: array of shape {want}}})."
+            )
+        v = np.asarray(values[key], dtype=np.float32)
+        if v.shape != want:
+            raise ValueError(f"context {key!r} has shape {v.shape}, expected {want}. Fix: pass a flat vector.")
+        if not np.all(np.isfinite(v)):
+            raise ValueError(f"context {key!r} contains NaN/inf: {v}. Fix: check the sensor/state source.")
+        out[key] = v
+    return out
+
+
+def impose_fixed(x: np.ndarray, entries: list[FixedEntry], values: Mapping[str, np.ndarray]) -> None:
+    """Write the fixed entries into x (..., H, D) in place; x and values in the same space."""
+    for e in entries:
+        x[..., e.rows, e.cols] = values[e.source]
+
+
+class PriorBuilder:
+    """Builds N conditioned priors (N, H, D) float32 in normalized space into one reused buffer."""
+
+    def __init__(self, manifest: ModelManifest, num_candidates: int, seed: int, temperature: float = 1.0) -> None:
+        if num_candidates < 1:
+            raise ValueError(f"num_candidates={num_candidates} must be >= 1")
+        if not temperature >= 0:
+            raise ValueError(f"temperature={temperature} must be >= 0")
+        self.manifest = manifest
+        self.num_candidates = num_candidates
+        self.temperature = np.float32(temperature)
+        self.normalizer = Normalizer(manifest)
+        self.entries = fixed_entries(manifest)
+        self.rng = np.random.default_rng(seed)
+        self.buffer = np.empty((num_candidates, manifest.horizon, manifest.dim), dtype=np.float32)
+
+    def build(self, values: Mapping[str, np.ndarray]) -> np.ndarray:
+        """temperature * N(0, I) with fixed entries set; returns the internal buffer (reused next call)."""
+        self.rng.standard_normal(dtype=np.float32, out=self.buffer)
+        self.buffer *= self.temperature
+        n = self.normalizer
+        for e in self.entries:  # each entry normalized with its own columns' statistics
+            self.buffer[:, e.rows, e.cols] = (values[e.source] - n.mean[e.cols]) / n.std[e.cols]
+        return self.buffer
