@@ -16,7 +16,7 @@ echo "dnk test: ROS_DOMAIN_ID=$ROS_DOMAIN_ID"
 echo "dnk test: hadolint docker/*.Dockerfile"
 hadolint --config docker/hadolint.yaml docker/*.Dockerfile || { echo "dnk test: hadolint failed"; exit 1; }
 
-python -m pytest -p no:cacheprovider -q "$@" dnk_msgs/test dnk_planner/test dnk_bringup/test dnk_training/test
+python -m pytest -q "$@"
 rc=$?
 fastdds shm clean >/dev/null 2>&1 || true
 [ $rc -eq 5 ] && { echo "dnk test: pytest collected no tests"; exit 1; }
