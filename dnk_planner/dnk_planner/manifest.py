@@ -22,13 +22,17 @@ FORMAT_VERSION = 1
 
 
 class ModelContractError(ValueError):
-    """A model file or manifest does not honour the contract; `field` names the culprit."""
+    """A model file or manifest does not honour the contract; `field` names the culprit.
 
-    def __init__(self, field: str, problem: str, fix: str) -> None:
-        self.field = field
-        self.problem = problem
-        self.fix = fix
-        super().__init__(f"{field}: {problem}. Fix: {fix}")
+    Raised as ModelContractError(field, problem, fix). Callers that only have a
+    ready-made sentence (e.g. a front end refusing a task/role) may pass just that.
+    """
+
+    def __init__(self, field: str, problem: str | None = None, fix: str | None = None) -> None:
+        self.field = field if problem is not None else "model"
+        self.problem = problem if problem is not None else field
+        self.fix = fix or ""
+        super().__init__(field if problem is None else f"{field}: {problem}. Fix: {fix}")
 
 
 class _Strict(BaseModel):

@@ -97,6 +97,11 @@ class OnnxModel:
         self._on_cpu = self.providers[0] == _ORT_NAMES["cpu"]
         self._binding = session.io_binding()
 
+    @property
+    def provider(self) -> str:
+        """The execution provider actually running the graph (first of the session's list)."""
+        return self.providers[0]
+
     def _feed(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         missing = [n for n in self.input_names if n not in inputs]
         extra = [n for n in inputs if n not in self.input_names]

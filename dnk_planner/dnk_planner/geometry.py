@@ -1,0 +1,164 @@
+"""Vectorized signed distances from many points to spheres and oriented boxes.
+
+The geometric selector evaluates 64 candidates x 32 steps against every obstacle
+each control cycle, so everything is one broadcasted numpy expression (no Python
+loop over points or candidates). Convention: negative inside, zero on the surface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_OBSTACLE_SIZE_M = 10.0
+
+
+def quat_to_matrix(q: np.ndarray) -> np.ndarray:
+    """Rotation matrix (..., 3, 3) from quaternion(s) (..., 4) in xyzw order (normalized here)."""
+    q = np.asarray(q, dtype=np.float64)
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    x, y, z, w = np.moveaxis(q, -1, 0)
+    return np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
+        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
+        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
+    ], -2)
+
+
+def matrix_to_quat(r: np.ndarray) -> np.ndarray:
+    """xyzw quaternion (w >= 0) of a single rotation matrix (Shepperd's method, robust near 180 deg)."""
+    r = np.asarray(r, dtype=np.float64)
+    tr = np.trace(r)
+    if tr > max(r[0, 0], r[1, 1], r[2, 2]):
+        s = 2.0 * np.sqrt(1.0 + tr)
+        q = [(r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s, 0.25 * s]
+    elif r[0, 0] >= r[1, 1] and r[0, 0] >= r[2, 2]:
+        s = 2.0 * np.sqrt(1.0 + r[0, 0] - r[1, 1] - r[2, 2])
+        q = [0.25 * s, (r[0, 1] + r[1, 0]) / s, (r[0, 2] + r[2, 0]) / s, (r[2, 1] - r[1, 2]) / s]
+    elif r[1, 1] >= r[2, 2]:
+        s = 2.0 * np.sqrt(1.0 + r[1, 1] - r[0, 0] - r[2, 2])
+        q = [(r[0, 1] + r[1, 0]) / s, 0.25 * s, (r[1, 2] + r[2, 1]) / s, (r[0, 2] - r[2, 0]) / s]
+    else:
+        s = 2.0 * np.sqrt(1.0 + r[2, 2] - r[0, 0] - r[1, 1])
+        q = [(r[0, 2] + r[2, 0]) / s, (r[1, 2] + r[2, 1]) / s, 0.25 * s, (r[1, 0] - r[0, 1]) / s]
+    q = np.asarray(q)
+    q /= np.linalg.norm(q)
+    return -q if q[3] < 0 else q
+
+
+def sphere_signed_distance(points: np.ndarray, centers: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """(..., 3) points vs (S, 3) centers / (S,) radii -> (..., S)."""
+    diff = points[..., None, :] - centers
+    return np.sqrt(np.einsum("...k,...k->...", diff, diff)) - radii
+
+
+def box_signed_distance(
+    points: np.ndarray, centers: np.ndarray, rotations: np.ndarray, half_extents: np.ndarray
+) -> np.ndarray:
+    """(..., 3) points vs B oriented boxes -> (..., B).
+
+    rotations (B, 3, 3) map box frame -> world, so a point in the box frame is
+    R^T (p - c). Exact box SDF: outside = length of the positive excess,
+    inside = largest (negative) excess.
+    """
+    local = np.einsum("bji,...bj->...bi", rotations, points[..., None, :] - centers)
+    excess = np.abs(local) - half_extents
+    outside = np.linalg.norm(np.maximum(excess, 0.0), axis=-1)
+    inside = np.minimum(excess.max(axis=-1), 0.0)
+    return outside + inside
+
+
+def _validated(ids: Sequence[str], field: str, values: np.ndarray, low: float | None = None) -> None:
+    for k, name in enumerate(ids):
+        v = values[k]
+        if not np.all(np.isfinite(v)):
+            raise ValueError(f"obstacle {name!r}: {field} {np.asarray(v).tolist()} is not finite. Fix: check the perception source.")
+        if low is not None and (np.any(v <= low) or np.any(v >= MAX_OBSTACLE_SIZE_M)):
+            raise ValueError(
+                f"obstacle {name!r}: {field} {np.asarray(v).tolist()} m must be in (0, {MAX_OBSTACLE_SIZE_M}). "
+                f"Fix: send sizes in meters (full edge lengths for boxes, radius for spheres)."
+            )
+
+
+@dataclass(frozen=True)
+class ObstacleSet:
+    """Static obstacles in the planning frame as arrays, ready for broadcasting.
+
+    Build with `from_shapes` (validates); fields: sphere_centers (S,3), sphere_radii (S,),
+    box_centers (B,3), box_rotations (B,3,3) box->world, box_half_extents (B,3), ids.
+    """
+
+    sphere_ids: tuple[str, ...]
+    sphere_centers: np.ndarray
+    sphere_radii: np.ndarray
+    box_ids: tuple[str, ...]
+    box_centers: np.ndarray
+    box_rotations: np.ndarray
+    box_half_extents: np.ndarray
+
+    @classmethod
+    def empty(cls) -> ObstacleSet:
+        return cls.from_shapes()
+
+    @classmethod
+    def from_shapes(
+        cls,
+        spheres: Sequence[tuple[str, Sequence[float], float]] = (),
+        boxes: Sequence[tuple[str, Sequence[float], Sequence[float], Sequence[float]]] = (),
+    ) -> ObstacleSet:
+        """spheres: (id, center xyz m, radius m); boxes: (id, center xyz m, quaternion xyzw, full sizes xyz m).
+
+        Raises ValueError naming the obstacle id and the field (finite, 0 < size < 10 m,
+        quaternion normalizable, unique ids).
+        """
+        s_ids = tuple(str(s[0]) for s in spheres)
+        b_ids = tuple(str(b[0]) for b in boxes)
+        seen: set[str] = set()
+        for name in s_ids + b_ids:
+            if name in seen:
+                raise ValueError(f"obstacle {name!r}: id is not unique. Fix: give every obstacle its own id.")
+            seen.add(name)
+        s_c = np.array([s[1] for s in spheres], dtype=np.float64).reshape(-1, 3)
+        s_r = np.array([s[2] for s in spheres], dtype=np.float64).reshape(-1)
+        b_c = np.array([b[1] for b in boxes], dtype=np.float64).reshape(-1, 3)
+        b_q = np.array([b[2] for b in boxes], dtype=np.float64).reshape(-1, 4)
+        b_s = np.array([b[3] for b in boxes], dtype=np.float64).reshape(-1, 3)
+        _validated(s_ids, "center", s_c)
+        _validated(s_ids, "radius", s_r, low=0.0)
+        _validated(b_ids, "center", b_c)
+        _validated(b_ids, "orientation", b_q)
+        _validated(b_ids, "size", b_s, low=0.0)
+        for name, q in zip(b_ids, b_q):
+            if np.linalg.norm(q) < 1e-6:
+                raise ValueError(
+                    f"obstacle {name!r}: orientation quaternion {q.tolist()} has zero norm. "
+                    f"Fix: send a unit quaternion (xyzw), e.g. [0, 0, 0, 1]."
+                )
+        rot = quat_to_matrix(b_q) if len(boxes) else np.zeros((0, 3, 3))
+        return cls(s_ids, s_c, s_r, b_ids, b_c, rot, b_s / 2.0)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Obstacle ids in the column order of `signed_distance` (spheres, then boxes)."""
+        return self.sphere_ids + self.box_ids
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.ids
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def signed_distance(self, points: np.ndarray) -> np.ndarray:
+        """(..., 3) points -> (..., M) signed distance to each obstacle (m, negative inside)."""
+        points = np.asarray(points, dtype=np.float64)
+        parts = []
+        if self.sphere_ids:
+            parts.append(sphere_signed_distance(points, self.sphere_centers, self.sphere_radii))
+        if self.box_ids:
+            parts.append(box_signed_distance(points, self.box_centers, self.box_rotations, self.box_half_extents))
+        if not parts:
+            return np.zeros(points.shape[:-1] + (0,))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
