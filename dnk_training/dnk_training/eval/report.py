@@ -1,0 +1,158 @@
+"""Table I (Markdown + JSON), the latency-vs-return Pareto plot (Fig. 3) and the candidate PCA
+projection (Fig. 4) from merged `dnk-eval` results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (backend must be chosen first)
+import numpy as np  # noqa: E402
+
+from dnk_training.eval.metrics import MethodMetrics, env_family, method_metrics  # noqa: E402
+from dnk_training.eval.results import MethodRun, ResultsFile  # noqa: E402
+
+# Row order of the paper's Table I; unknown labels follow in file order.
+METHOD_ORDER = ["Teacher", "CD", "CT", "KDM", "KDM-F", "DNK (IQL)", "DNK (classifier)"]
+TASK_NAMES = {"halfcheetah": "HalfCheetah", "walker2d": "Walker2d", "hopper": "Hopper"}
+TEACHER = "Teacher"
+
+
+def _order(runs: list[MethodRun]) -> list[MethodRun]:
+    rank = {m: i for i, m in enumerate(METHOD_ORDER)}
+    return sorted(runs, key=lambda r: (r.env_id, rank.get(r.method, len(rank))))
+
+
+def run_metrics(run: MethodRun) -> MethodMetrics:
+    """Table I row of one method run."""
+    if not run.seeds:
+        raise ValueError(f"{run.method!r} on {run.env_id} has no finished seeds; rerun or drop it")
+    return method_metrics(
+        {s.seed: [e.normalized for e in s.episodes] for s in run.seeds},
+        [e.episode_return for s in run.seeds for e in s.episodes],
+        [x for s in run.seeds for x in s.latency_ms],
+    )
+
+
+def table_markdown(rows: list[tuple[MethodRun, MethodMetrics]]) -> str:
+    """The paper's Table I layout, plus P95 latency and the run size."""
+    lines = [
+        "| Task | Method | Return | Latency (ms) | P95 latency (ms) | Intra-run std | Worst-case | Seeds x episodes | Steps/episode |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run, m in rows:
+        lines.append(
+            f"| {TASK_NAMES[env_family(run.env_id)]} | {run.method} | {m.return_mean:.4f} ± {m.return_std:.4f} "
+            f"| {m.latency_mean_ms:.2f} ± {m.latency_std_ms:.2f} | {m.latency_p95_ms:.2f} "
+            f"| {m.intra_run_std:.4f} | {m.worst_case:.4f} | {m.num_seeds} x {m.num_episodes // m.num_seeds} "
+            f"| {run.max_steps} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _pareto_front(lat: np.ndarray, ret: np.ndarray) -> list[int]:
+    """Indices not dominated by a point with lower-or-equal latency and higher-or-equal return."""
+    order = np.argsort(lat)
+    front, best = [], -np.inf
+    for i in order:
+        if ret[i] > best:
+            front.append(int(i))
+            best = ret[i]
+    return front
+
+
+def plot_pareto(rows: list[tuple[MethodRun, MethodMetrics]], path: Path) -> Path:
+    """Fig. 3: mean decision latency (log x) vs normalized return, one panel per task."""
+    tasks = sorted({env_family(r.env_id) for r, _ in rows})
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4.5), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        sel = [(r, m) for r, m in rows if env_family(r.env_id) == task]
+        lat = np.array([m.latency_mean_ms for _, m in sel])
+        ret = np.array([m.return_mean for _, m in sel])
+        for (r, m), x, y in zip(sel, lat, ret):
+            ax.errorbar(x, y, yerr=m.return_std, fmt="o", capsize=3,
+                        color="tab:red" if r.method.startswith("DNK") else "tab:blue")
+            ax.annotate(r.method, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        front = _pareto_front(lat, ret)
+        ax.plot(lat[front], ret[front], "--", color="gray", lw=1, label="Pareto front")
+        ax.set_xscale("log")
+        ax.set_xlabel("decision latency per control step (ms, log)")
+        ax.set_ylabel("D4RL-normalized return")
+        ax.set_title(f"{TASK_NAMES[task]}: latency vs return")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def pca_project(groups: dict[str, np.ndarray], reference: str | None) -> dict[str, np.ndarray]:
+    """2-D PCA of flattened candidates; axes fitted on `reference`'s candidates (the teacher),
+    or on all pooled when there is none. Features are standardized by the pooled std so that
+    no single large-scale column (e.g. velocities) dominates."""
+    flat = {k: v.reshape(v.shape[0], -1) for k, v in groups.items()}
+    pooled = np.concatenate(list(flat.values()))
+    mu = pooled.mean(0)
+    sd = pooled.std(0)
+    sd[sd < 1e-8] = 1.0  # fixed entries (row-0 obs) are identical across candidates
+    fit = (flat[reference] if reference in flat else pooled)
+    fit_z = (fit - mu) / sd
+    _, _, vt = np.linalg.svd(fit_z - fit_z.mean(0), full_matrices=False)
+    axes = vt[:2].T
+    return {k: ((v - mu) / sd - fit_z.mean(0)) @ axes for k, v in flat.items()}
+
+
+def plot_candidates_pca(runs: list[MethodRun], path: Path) -> Path | None:
+    """Fig. 4: PCA of each method's candidates for the same states (one panel per task x state)."""
+    by_task: dict[str, list[MethodRun]] = {}
+    for r in runs:
+        if r.candidates is not None:
+            by_task.setdefault(env_family(r.env_id), []).append(r)
+    if not by_task:
+        return None
+    n_states = max(len(r.candidates.states) for rs in by_task.values() for r in rs)
+    fig, axes = plt.subplots(len(by_task), n_states, figsize=(4 * n_states, 4 * len(by_task)), squeeze=False)
+    for row, (task, task_runs) in enumerate(sorted(by_task.items())):
+        ref_states = np.asarray(task_runs[0].candidates.states)
+        for r in task_runs:
+            if not np.allclose(np.asarray(r.candidates.states), ref_states, atol=1e-4):
+                raise ValueError(f"{r.method!r} on {task}: candidates were drawn for other states than "
+                                 f"{task_runs[0].method!r}; rerun with the same --candidate-states")
+        for s in range(len(ref_states)):
+            ax = axes[row][s]
+            groups = {r.method: np.asarray(r.candidates.trajectories[s]) for r in task_runs}
+            proj = pca_project(groups, TEACHER)
+            for method, pts in proj.items():
+                ax.scatter(pts[:, 0], pts[:, 1], s=8, alpha=0.6, label=method,
+                           marker="x" if method == TEACHER else "o")
+            ax.set_title(f"{TASK_NAMES[task]} state {s}", fontsize=9)
+            ax.set_xlabel("PC1 (fit on teacher)" if TEACHER in proj else "PC1")
+            ax.set_ylabel("PC2")
+        axes[row][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_report(results: ResultsFile, out_dir: str | Path) -> dict[str, Path]:
+    """table1.md, table1.json, pareto.png, candidates_pca.png under out_dir."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = _order(results.runs)
+    rows = [(r, run_metrics(r)) for r in runs]
+    paths = {"table_md": out / "table1.md", "table_json": out / "table1.json"}
+    paths["table_md"].write_text(table_markdown(rows))
+    paths["table_json"].write_text(json.dumps([
+        {"task": TASK_NAMES[env_family(r.env_id)], "env_id": r.env_id, "method": r.method,
+         "max_steps": r.max_steps, "setting": r.setting, "host": r.host, **m.model_dump()}
+        for r, m in rows], indent=2) + "\n")
+    paths["pareto_png"] = plot_pareto(rows, out / "pareto.png")
+    pca = plot_candidates_pca(runs, out / "candidates_pca.png")
+    if pca is not None:
+        paths["pca_png"] = pca
+    return paths

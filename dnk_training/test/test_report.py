@@ -1,0 +1,112 @@
+"""Results merging, Table I rendering, Pareto front and candidate PCA on hand-made results."""
+
+import json
+
+import numpy as np
+import pytest
+
+from dnk_training.eval.cli import main
+from dnk_training.eval.metrics import normalized_return
+from dnk_training.eval.report import _pareto_front, pca_project, run_metrics, write_report
+from dnk_training.eval.results import (
+    Candidates, EpisodeResult, MethodRun, ResultsFile, SeedResult, load_results, merge_files, merge_runs,
+    save_results,
+)
+
+ENV = "HalfCheetah-v5"
+HOST = {"node": "test", "cpu": "test", "python": "3"}
+
+
+def _seed(seed: int, returns: list[float], latencies: list[float]) -> SeedResult:
+    eps = [EpisodeResult(episode=i, env_seed=100 + i, episode_return=r, length=10, terminated=False,
+                         normalized=float(normalized_return(r, ENV))) for i, r in enumerate(returns)]
+    return SeedResult(seed=seed, episodes=eps, latency_ms=latencies)
+
+
+def _candidates(rng: np.random.Generator, shift: float) -> Candidates:
+    states = [[0.0] * 3, [1.0] * 3]
+    trajs = (rng.normal(size=(2, 16, 4, 5)) + shift).tolist()
+    return Candidates(states=states, trajectories=trajs)
+
+
+def _run(method: str, seeds: list[SeedResult], cand: Candidates | None = None) -> MethodRun:
+    return MethodRun(method=method, env_id=ENV, max_steps=10, setting={"policy": method}, host=HOST,
+                     seeds=seeds, candidates=cand)
+
+
+def test_merge_disjoint_seeds_and_refuse_conflicts(tmp_path):
+    a = _run("KDM", [_seed(0, [1000.0, 2000.0], [1.0, 2.0])])
+    b = _run("KDM", [_seed(1, [3000.0, 3000.0], [3.0])])
+    save_results(ResultsFile(runs=[a]), tmp_path / "a.json")
+    save_results(ResultsFile(runs=[b]), tmp_path / "b.json")
+    merged = merge_files([tmp_path / "a.json", tmp_path / "b.json"])
+    assert len(merged.runs) == 1 and [s.seed for s in merged.runs[0].seeds] == [0, 1]
+    # Same seed twice, different setting, different host: each refused with a reason.
+    with pytest.raises(ValueError, match=r"seed\(s\) \[0\]"):
+        merge_runs([a, a])
+    with pytest.raises(ValueError, match="different settings"):
+        merge_runs([a, b.model_copy(update={"setting": {"policy": "other"}})])
+    with pytest.raises(ValueError, match="hosts"):
+        merge_runs([a, b.model_copy(update={"host": {"node": "elsewhere"}})])
+
+
+def test_load_results_errors_name_the_file(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(ValueError, match="bad.json"):
+        load_results(bad)
+    with pytest.raises(ValueError, match="not found"):
+        load_results(tmp_path / "missing.json")
+
+
+def test_run_metrics_from_results():
+    run = _run("KDM", [_seed(0, [1000.0, 2000.0], [1.0, 2.0]), _seed(1, [3000.0, 3000.0], [3.0, 6.0])])
+    m = run_metrics(run)
+    n = normalized_return(np.array([1000.0, 2000.0, 3000.0, 3000.0]), ENV)
+    seed_means = np.array([n[:2].mean(), n[2:].mean()])
+    assert m.return_mean == pytest.approx(seed_means.mean())
+    assert m.return_std == pytest.approx(seed_means.std())
+    assert m.worst_case == pytest.approx(seed_means[0])
+    assert m.intra_run_std == pytest.approx(n[:2].std() / 2)
+    assert m.latency_mean_ms == pytest.approx(3.0)
+
+
+def test_pareto_front():
+    lat = np.array([1.0, 2.0, 100.0, 3.0])
+    ret = np.array([0.5, 0.4, 0.9, 0.7])
+    assert _pareto_front(lat, ret) == [0, 3, 2]  # point 1 is dominated by point 0
+
+
+def test_pca_fit_on_reference():
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(64, 4, 3)) * np.array([5.0, 1.0, 0.1])
+    other = rng.normal(size=(64, 4, 3)) + 3.0
+    proj = pca_project({"Teacher": ref, "X": other}, "Teacher")
+    assert proj["Teacher"].shape == (64, 2) and proj["X"].shape == (64, 2)
+    assert np.allclose(proj["Teacher"].mean(0), 0.0, atol=1e-9)  # centred on the reference
+    var = proj["Teacher"].var(0)
+    assert var[0] >= var[1]
+
+
+def test_report_cli_writes_table_and_figures(tmp_path):
+    rng = np.random.default_rng(1)
+    teacher = _run("Teacher", [_seed(s, [4000.0 + s, 4100.0], [100.0, 120.0]) for s in range(3)],
+                   _candidates(rng, 0.0))
+    student = _run("DNK (IQL)", [_seed(s, [5000.0, 5200.0 - s], [1.0, 1.5]) for s in range(3)],
+                   _candidates(rng, 0.5))
+    save_results(ResultsFile(runs=[student]), tmp_path / "s.json")
+    save_results(ResultsFile(runs=[teacher]), tmp_path / "t.json")
+    out = tmp_path / "report"
+    assert main(["report", str(tmp_path / "s.json"), str(tmp_path / "t.json"), "--out", str(out)]) == 0
+    md = (out / "table1.md").read_text().splitlines()
+    assert md[2].startswith("| HalfCheetah | Teacher |")  # paper's row order: teacher first
+    m = run_metrics(student)
+    assert f"{m.return_mean:.4f} ± {m.return_std:.4f}" in md[3] and "1.25 ± 0.25" in md[3]
+    rows = json.loads((out / "table1.json").read_text())
+    assert [r["method"] for r in rows] == ["Teacher", "DNK (IQL)"]
+    for png in ("pareto.png", "candidates_pca.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # merge through the CLI, then an unknown file gives exit code 2, not a traceback
+    assert main(["merge", str(tmp_path / "s.json"), str(tmp_path / "t.json"), "--out", str(tmp_path / "m.json")]) == 0
+    assert len(load_results(tmp_path / "m.json").runs) == 2
+    assert main(["report", str(tmp_path / "nope.json"), "--out", str(out)]) == 2
