@@ -22,6 +22,7 @@ setup(
     tests_require=["pytest"],
     entry_points={
         "console_scripts": [
+            "dnk-eval = dnk_training.eval.cli:main",
         ],
     },
 )
