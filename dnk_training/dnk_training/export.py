@@ -1,0 +1,189 @@
+"""ONNX export of students and selectors with the runtime's manifest and a parity gate.
+
+Every file is exported to a temporary path, compared against torch in onnxruntime on random
+inputs (several batch sizes, so the dynamic batch axis is exercised), and only written when
+the max abs error is below the tolerance; the manifest is then checked by the runtime's own
+loader (dnk_planner.manifest.load_model) so an export the planner would refuse never lands.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from dnk_planner.manifest import ModelManifest, load_model, onnx_opsets, save_manifest, sha256_file
+from dnk_training.configs import LayoutConfig
+from dnk_training.normalizer import Normalizer
+
+DEFAULT_OPSET = 17
+PARITY_TOL = 1e-4
+PARITY_BATCHES = (1, 7, 64)
+
+
+class ExportParityError(RuntimeError):
+    """onnxruntime and torch disagree beyond the tolerance; nothing was written."""
+
+
+def _parity(module: nn.Module, onnx_path: Path, make_inputs, output: str, seed: int) -> float:
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    gen = torch.Generator().manual_seed(seed)
+    worst = 0.0
+    for b in PARITY_BATCHES:
+        inputs = make_inputs(b, gen)
+        with torch.no_grad():
+            ref = module(*inputs.values()).numpy()
+        got = sess.run([output], {k: v.numpy() for k, v in inputs.items()})[0]
+        if got.shape != ref.shape:
+            raise ExportParityError(f"{onnx_path.name}: onnx output shape {got.shape} != torch {ref.shape} at batch {b}")
+        worst = max(worst, float(np.max(np.abs(got - ref))))
+    return worst
+
+
+def export_onnx(
+    module: nn.Module,
+    path: str | Path,
+    make_inputs,
+    output: str,
+    manifest_fields: dict,
+    opset: int = DEFAULT_OPSET,
+    tol: float = PARITY_TOL,
+    seed: int = 0,
+) -> tuple[ModelManifest, float]:
+    """Export `module` to path (.onnx + .json manifest) after a parity check; returns (manifest, max abs err).
+
+    make_inputs(batch, generator) -> {input name: float32 tensor}, in the order module.forward takes them.
+    manifest_fields: the manifest minus inputs/outputs/opset/onnx_sha256 (filled here).
+    """
+    path = Path(path).with_suffix(".onnx")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    module = module.eval()
+    example = make_inputs(2, torch.Generator().manual_seed(seed))
+    tmp = path.with_name(path.stem + ".tmp.onnx")
+    with torch.no_grad():
+        torch.onnx.export(
+            module,
+            tuple(example.values()),
+            str(tmp),
+            input_names=list(example),
+            output_names=[output],
+            dynamic_axes={**{k: {0: "batch"} for k in example}, output: {0: "batch"}},
+            opset_version=opset,
+            dynamo=False,
+        )
+    try:
+        err = _parity(module, tmp, make_inputs, output, seed + 1)
+        if not err < tol:
+            raise ExportParityError(
+                f"{path.name}: onnxruntime vs torch max abs error {err:.3g} >= {tol:g}; not written "
+                "(check for ops that differ between torch and onnxruntime)"
+            )
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+    with torch.no_grad():
+        out_shape = list(module(*example.values()).shape)
+    manifest = ModelManifest.model_validate(
+        {
+            **manifest_fields,
+            "format_version": 1,
+            "inputs": [{"name": k, "shape": [None, *v.shape[1:]], "dtype": "float32"} for k, v in example.items()],
+            "outputs": [{"name": output, "shape": [None, *out_shape[1:]], "dtype": "float32"}],
+            "opset": onnx_opsets(path)[""],
+            "onnx_sha256": sha256_file(path),
+        }
+    )
+    save_manifest(manifest, path)
+    load_model(path, provider="cpu")  # the runtime's own contract check
+    return manifest, err
+
+
+def _layout_fields(layout: LayoutConfig, horizon: int, normalizer: Normalizer, task: str) -> dict:
+    return {
+        "task": task,
+        "horizon": horizon,
+        "columns": [c.model_dump() for c in layout.columns],
+        "fixed": [f.model_dump() for f in layout.fixed],
+        "action": layout.action.model_dump(),
+        "normalizer": normalizer.to_dict(),
+    }
+
+
+def _provenance(extra: dict[str, str]) -> dict[str, str]:
+    return {"created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), **{k: str(v) for k, v in extra.items()}}
+
+
+def export_student(
+    student: nn.Module,
+    path: str | Path,
+    model_id: str,
+    layout: LayoutConfig,
+    horizon: int,
+    normalizer: Normalizer,
+    task: str,
+    provenance: dict[str, str],
+    tol: float = PARITY_TOL,
+) -> tuple[ModelManifest, float]:
+    """Student: prior [B,H,D] -> trajectory [B,H,D], both normalized."""
+    d = layout.dim
+
+    def make_inputs(b: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        return {"prior": torch.randn(b, horizon, d, generator=gen)}
+
+    fields = {"model_id": model_id, "role": "student", **_layout_fields(layout, horizon, normalizer, task),
+              "provenance": _provenance(provenance)}
+    return export_onnx(student, path, make_inputs, "trajectory", fields, tol=tol)
+
+
+def export_classifier(
+    classifier: nn.Module,
+    path: str | Path,
+    model_id: str,
+    layout: LayoutConfig,
+    horizon: int,
+    normalizer: Normalizer,
+    task: str,
+    provenance: dict[str, str],
+    tol: float = PARITY_TOL,
+) -> tuple[ModelManifest, float]:
+    """Selector: normalized trajectory [B,H,D] -> value [B]; `classifier` must already fix t = 0."""
+    d = layout.dim
+
+    def make_inputs(b: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        return {"trajectory": torch.randn(b, horizon, d, generator=gen)}
+
+    fields = {"model_id": model_id, "role": "classifier", **_layout_fields(layout, horizon, normalizer, task),
+              "provenance": _provenance(provenance)}
+    return export_onnx(classifier, path, make_inputs, "value", fields, tol=tol)
+
+
+def export_critic(
+    critic: nn.Module,
+    path: str | Path,
+    model_id: str,
+    layout: LayoutConfig,
+    horizon: int,
+    normalizer: Normalizer,
+    task: str,
+    provenance: dict[str, str],
+    tol: float = PARITY_TOL,
+) -> tuple[ModelManifest, float]:
+    """Selector: raw obs [B,ds], raw act [B,da] -> q [B]; `critic` does its own input scaling."""
+    ds = layout.column_slice("obs")
+    da = layout.column_slice(layout.action.column)
+    obs_std = torch.as_tensor(normalizer.std[ds])
+    obs_mean = torch.as_tensor(normalizer.mean[ds])
+
+    def make_inputs(b: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        obs = obs_mean + obs_std * torch.randn(b, ds.stop - ds.start, generator=gen)
+        act = torch.rand(b, da.stop - da.start, generator=gen) * 2 - 1
+        return {"obs": obs, "act": act}
+
+    fields = {"model_id": model_id, "role": "critic", **_layout_fields(layout, horizon, normalizer, task),
+              "provenance": _provenance(provenance)}
+    return export_onnx(critic, path, make_inputs, "q", fields, tol=tol)

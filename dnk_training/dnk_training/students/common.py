@@ -1,0 +1,132 @@
+"""Shared pieces of every one-step student: MLPs, fixed-entry re-imposition, the training step.
+
+All students map a conditioned prior x~_T [B, H, D] (normalized, fixed entries set) to a trajectory
+[B, H, D] in one network call, so the planner runtime can treat them interchangeably.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import torch
+from pydantic import BaseModel, Field
+from torch import nn
+
+from dnk_training.configs import LayoutConfig, TrainConfig
+from dnk_training.diffusion import Conditioning
+from dnk_training.trainer import TrainState
+
+
+def locomotion_layout(obs_dim: int = 17, act_dim: int = 6) -> LayoutConfig:
+    """Locomotion layout of docs/interfaces.md: rows [obs, act], obs at row 0 fixed, act at row 0 executed."""
+    return LayoutConfig.model_validate(
+        {
+            "columns": [{"name": "obs", "dim": obs_dim}, {"name": "act", "dim": act_dim}],
+            "fixed": [{"column": "obs", "rows": "first", "source": "obs"}],
+            "action": {"column": "act", "row": 0},
+        }
+    )
+
+
+class StudentConfig(BaseModel):
+    """Architecture fields shared by all students (kept equal across methods for a fair budget)."""
+
+    latent_dim: int = Field(64, ge=2, description="m, latent dimension of Koopman students")
+    hidden: int = Field(256, ge=8, description="width of every MLP hidden layer")
+    depth: int = Field(2, ge=1, description="hidden layers per MLP")
+
+
+def mlp(d_in: int, d_out: int, hidden: int, depth: int) -> nn.Sequential:
+    """Plain SiLU MLP: small, fast on CPU, and ONNX-friendly."""
+    layers: list[nn.Module] = []
+    d = d_in
+    for _ in range(depth):
+        layers += [nn.Linear(d, hidden), nn.SiLU()]
+        d = hidden
+    layers.append(nn.Linear(d, d_out))
+    return nn.Sequential(*layers)
+
+
+class Student(nn.Module):
+    """Base class: holds the layout mask and re-imposes fixed entries so known context never moves."""
+
+    def __init__(self, layout: LayoutConfig, horizon: int):
+        super().__init__()
+        self.layout = layout
+        self.horizon = horizon
+        self.dim = layout.dim
+        self.register_buffer("fixed", Conditioning(layout, horizon).mask.clone())
+        self.action_cols = layout.column_slice(layout.action.column)
+
+    def reimpose(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+        return torch.where(self.fixed, prior, x)
+
+    def flat(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], self.horizon * self.dim)
+
+    def unflat(self, v: torch.Tensor) -> torch.Tensor:
+        return v.reshape(v.shape[0], self.horizon, self.dim)
+
+    def forward(self, prior: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def losses(
+        self, prior: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, window: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:  # pragma: no cover - abstract
+        """Total loss for a batch of pairs (+ the real data windows for data-only methods)."""
+        raise NotImplementedError
+
+    def after_step(self) -> None:
+        """Hook after each optimizer step (EMA targets of consistency models)."""
+
+
+@dataclass
+class PairTensors:
+    """Training arrays as tensors: priors, teacher targets, quality weights, real data windows."""
+
+    prior: torch.Tensor
+    target: torch.Tensor
+    weight: torch.Tensor
+    window: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.prior.shape[0])
+
+
+def make_state(model: Student, cfg: TrainConfig, meta: dict) -> TrainState:
+    """Adam + a batch generator as a resumable TrainState for dnk_training.trainer.run_training."""
+    torch.manual_seed(cfg.seed)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    return TrainState(modules={"student": model}, optimizers={"adam": opt}, generators={"batches": gen}, meta=meta)
+
+
+def make_step_fn(model: Student, data: PairTensors, cfg: TrainConfig, state: TrainState, grad_clip: float = 1.0):
+    """One gradient step on a random batch; cosine LR decay to 10% over cfg.steps."""
+    opt = state.optimizers["adam"]
+    gen = state.generators["batches"]
+
+    def step_fn(step: int) -> dict[str, float]:
+        model.train()
+        idx = torch.randint(0, len(data), (cfg.batch_size,), generator=gen)
+        lr = cfg.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * min(step / cfg.steps, 1.0))))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        loss, parts = model.losses(data.prior[idx], data.target[idx], data.weight[idx], data.window[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        opt.step()
+        model.after_step()
+        return {"loss": float(loss.detach()), **parts}
+
+    return step_fn
+
+
+def ema_copy(model: nn.Module) -> nn.Module:
+    """Frozen copy used as a consistency target network."""
+    target = copy.deepcopy(model)
+    for p in target.parameters():
+        p.requires_grad_(False)
+    return target

@@ -1,0 +1,89 @@
+"""DNK student with the Factorized Dynamic Koopman layer, eqs. (10)-(12).
+
+z_T = phi(x~_T); z^_0 = U (g(z_T) * (V z_T)); x^^_0 = psi(z^_0), fixed entries re-imposed.
+One encoder phi serves priors and teacher targets so both live in one latent space.
+"""
+from __future__ import annotations
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from dnk_training.losses import (
+    LossConfig,
+    act_loss,
+    gain_loss,
+    inv_loss,
+    lat_loss,
+    pred_loss,
+    rec_loss,
+    weighted_total,
+)
+from dnk_training.configs import LayoutConfig
+from dnk_training.students.common import Student, StudentConfig, mlp
+
+
+class FDKConfig(StudentConfig):
+    """FDK architecture + loss weights (defaults of method.md)."""
+
+    rank: int = Field(32, ge=1, description="r, number of Koopman modes (r <= latent_dim)")
+    gain_hidden: int = Field(128, ge=8, description="width of the modal-gain network g")
+    loss: LossConfig = LossConfig()
+
+
+class FDKStudent(Student):
+    """phi -> FDK transition -> psi."""
+
+    def __init__(self, layout: LayoutConfig, horizon: int, cfg: FDKConfig = FDKConfig()):
+        super().__init__(layout, horizon)
+        if cfg.rank > cfg.latent_dim:
+            raise ValueError(f"rank ({cfg.rank}) must be <= latent_dim ({cfg.latent_dim})")
+        self.cfg = cfg
+        n = self.horizon * self.dim
+        self.phi = mlp(n, cfg.latent_dim, cfg.hidden, cfg.depth)
+        self.psi = mlp(cfg.latent_dim, n, cfg.hidden, cfg.depth)
+        self.gain = mlp(cfg.latent_dim, cfg.rank, cfg.gain_hidden, 1)
+        # Start from orthonormal U with V = U^T (L_inv = 0) and unit gains: K(z) = U U^T, a projection.
+        q, _ = torch.linalg.qr(torch.randn(cfg.latent_dim, cfg.rank))
+        self.U = nn.Parameter(q.contiguous())
+        self.V = nn.Parameter(q.T.contiguous())
+        last = self.gain[-1]
+        nn.init.zeros_(last.weight)
+        nn.init.ones_(last.bias)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.phi(self.flat(x))
+
+    def transition(self, z_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(11): returns z^_0 and the modal gains g(z_T)."""
+        g = self.gain(z_t)
+        return (g * (z_t @ self.V.T)) @ self.U.T, g
+
+    def operator(self, z_t: torch.Tensor) -> torch.Tensor:
+        """K(z_T) = U diag(g(z_T)) V as explicit [B, m, m] matrices (for analysis and tests)."""
+        g = self.gain(z_t)
+        return torch.einsum("mr,br,rn->bmn", self.U, g, self.V)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.unflat(self.psi(z))
+
+    def forward(self, prior: torch.Tensor) -> torch.Tensor:
+        z0, _ = self.transition(self.encode(prior))
+        return self.reimpose(self.decode(z0), prior)
+
+    def losses(self, prior, target, weight, window):
+        c = self.cfg.loss
+        z_t = self.encode(prior)
+        z0_hat, g = self.transition(z_t)
+        x_hat = self.reimpose(self.decode(z0_hat), prior)
+        z0 = self.encode(target)
+        x_rec = self.decode(z0)
+        a = self.action_cols
+        terms = {
+            "rec": rec_loss(x_rec, target),
+            "lat": lat_loss(z0_hat, z0),
+            "pred": pred_loss(x_hat, target),
+            "act": act_loss(x_hat[..., a], target[..., a], c.w_first, c.w_rest),
+        }
+        regs = {"gain": gain_loss(g, c.rho), "inv": inv_loss(self.V, self.U)}
+        return weighted_total(terms, weight, c, regs)

@@ -1,0 +1,86 @@
+"""KDM-F baseline: static spectral K = P diag(lambda) P_inv with eigenvalues inside the unit disk.
+
+Complex-conjugate pairs act as 2x2 real blocks r [[cos t, -sin t], [sin t, cos t]] with r in (0, 1);
+real eigenvalues are tanh(a) in (-1, 1). P_inv is a free matrix pushed toward P^-1 by
+||P_inv P - I||_F^2 (weight l_inv). DNK generalizes this by making the modal gains state-dependent.
+"""
+from __future__ import annotations
+
+import torch
+from pydantic import Field, model_validator
+from torch import nn
+
+from dnk_training.losses import LossConfig, inv_loss, lat_loss, pred_loss, rec_loss, weighted_total
+from dnk_training.configs import LayoutConfig
+from dnk_training.students.common import Student, StudentConfig, mlp
+
+
+class KDMFConfig(StudentConfig):
+    """KDM-F: spectral split of the latent space into real modes and complex pairs."""
+
+    num_real: int = Field(0, ge=0, description="real eigenvalues; the other latent_dim - num_real form 2x2 blocks")
+    loss: LossConfig = LossConfig(l_act=0.0, l_gain=0.0, l_inv=1.0, w_min=1.0, w_max=1.0)
+
+    @model_validator(mode="after")
+    def _even_complex(self) -> "KDMFConfig":
+        if (self.latent_dim - self.num_real) % 2 or self.num_real > self.latent_dim:
+            raise ValueError(
+                f"latent_dim - num_real must be even and >= 0 (got {self.latent_dim} - {self.num_real}); "
+                "change num_real"
+            )
+        return self
+
+
+class KDMFStudent(Student):
+    """z^_0 = P Lambda P_inv phi_T(x~_T)."""
+
+    def __init__(self, layout: LayoutConfig, horizon: int, cfg: KDMFConfig = KDMFConfig()):
+        super().__init__(layout, horizon)
+        self.cfg = cfg
+        m = cfg.latent_dim
+        n = self.horizon * self.dim
+        self.phi_t = mlp(n, m, cfg.hidden, cfg.depth)
+        self.phi_0 = mlp(n, m, cfg.hidden, cfg.depth)
+        self.psi = mlp(m, n, cfg.hidden, cfg.depth)
+        self.P = nn.Parameter(torch.eye(m) + 0.01 * torch.randn(m, m))
+        self.P_inv = nn.Parameter(torch.linalg.inv(self.P.detach()).contiguous())
+        self.num_pairs = (m - cfg.num_real) // 2
+        self.real_logit = nn.Parameter(torch.full((cfg.num_real,), 1.0))
+        self.radius_logit = nn.Parameter(torch.full((self.num_pairs,), 2.0))  # r = sigmoid(2) ~ 0.88
+        self.angle = nn.Parameter(0.1 * torch.randn(self.num_pairs))
+
+    def eigenvalues(self) -> torch.Tensor:
+        """Complex eigenvalues of the diagonal factor (for tests and plots)."""
+        r = torch.sigmoid(self.radius_logit)
+        pairs = torch.polar(r, self.angle)
+        real = torch.tanh(self.real_logit).to(pairs.dtype)
+        return torch.cat([real, pairs, pairs.conj()])
+
+    def spectral(self, y: torch.Tensor) -> torch.Tensor:
+        """Apply Lambda to modal coordinates y [B, m] without building the matrix."""
+        nr = self.cfg.num_real
+        real = y[:, :nr] * torch.tanh(self.real_logit)
+        c = y[:, nr:].reshape(y.shape[0], self.num_pairs, 2)
+        r = torch.sigmoid(self.radius_logit)
+        cos, sin = r * torch.cos(self.angle), r * torch.sin(self.angle)
+        y1, y2 = c[..., 0], c[..., 1]
+        rot = torch.stack([cos * y1 - sin * y2, sin * y1 + cos * y2], dim=-1)
+        return torch.cat([real, rot.reshape(y.shape[0], -1)], dim=1)
+
+    def transition(self, z_t: torch.Tensor) -> torch.Tensor:
+        return self.spectral(z_t @ self.P_inv.T) @ self.P.T
+
+    def forward(self, prior: torch.Tensor) -> torch.Tensor:
+        z0 = self.transition(self.phi_t(self.flat(prior)))
+        return self.reimpose(self.unflat(self.psi(z0)), prior)
+
+    def losses(self, prior, target, weight, window):
+        z0_hat = self.transition(self.phi_t(self.flat(prior)))
+        x_hat = self.reimpose(self.unflat(self.psi(z0_hat)), prior)
+        z0 = self.phi_0(self.flat(target))
+        terms = {
+            "rec": rec_loss(self.unflat(self.psi(z0)), target),
+            "lat": lat_loss(z0_hat, z0),
+            "pred": pred_loss(x_hat, target),
+        }
+        return weighted_total(terms, weight, self.cfg.loss, {"inv": inv_loss(self.P_inv, self.P)})
