@@ -1,0 +1,185 @@
+"""Pydantic configs for the training pipeline, loaded from ``config/<task>.yaml`` + a preset.
+
+A task YAML holds a ``base`` config and named ``presets`` (``small``: CPU minutes, ``paper``:
+the published setting) whose keys override the base, so the two settings differ only where
+the YAML says so. The trajectory layout uses the manifest's field names (docs/interfaces.md)
+so the same object can be written into exported manifests.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Column(_Strict):
+    name: str = Field(description="column name, e.g. 'obs' or 'act'")
+    dim: int = Field(gt=0, description="number of entries of this column in one row")
+
+
+class FixedEntry(_Strict):
+    column: str = Field(description="column whose entries the context fixes")
+    rows: Literal["first", "all"] = Field(description="'first': row 0 only; 'all': every row")
+    source: str = Field(description="context key that supplies the values")
+
+
+class ActionSpec(_Strict):
+    column: str = Field(description="column holding the executed action")
+    row: int = Field(ge=0, description="row of the executed action (0 = first step)")
+
+
+class LayoutConfig(_Strict):
+    """Row layout of a trajectory tensor (H, D); same names as the model manifest."""
+
+    columns: list[Column]
+    fixed: list[FixedEntry]
+    action: ActionSpec
+
+    @property
+    def dim(self) -> int:
+        return sum(c.dim for c in self.columns)
+
+    def column_slice(self, name: str) -> slice:
+        start = 0
+        for c in self.columns:
+            if c.name == name:
+                return slice(start, start + c.dim)
+            start += c.dim
+        raise ValueError(f"column '{name}' is not in the layout {[c.name for c in self.columns]}")
+
+    @model_validator(mode="after")
+    def _columns_exist(self) -> "LayoutConfig":
+        names = {c.name for c in self.columns}
+        for f in self.fixed:
+            if f.column not in names:
+                raise ValueError(f"fixed.column '{f.column}' is not one of the columns {sorted(names)}")
+        if self.action.column not in names:
+            raise ValueError(f"action.column '{self.action.column}' is not one of the columns {sorted(names)}")
+        return self
+
+
+class DatasetConfig(_Strict):
+    path: str = Field(description="D4RL-layout HDF5 file (or Minari dataset id with source='minari')")
+    source: Literal["d4rl_hdf5", "minari"] = Field("d4rl_hdf5", description="loader to use")
+    horizon: int = Field(gt=0, description="trajectory length H in env steps (4 halfcheetah, 32 walker2d)")
+    discount: float = Field(0.997, gt=0, le=1, description="discount of the classifier's return-to-go target")
+    terminal_penalty: float = Field(-100.0, description="reward added at terminal (failure) steps, return units")
+    drop_short_episodes: bool = Field(
+        True, description="skip episodes shorter than the horizon instead of raising an error"
+    )
+
+
+class TrainConfig(_Strict):
+    steps: int = Field(gt=0, description="gradient steps")
+    batch_size: int = Field(gt=0, description="windows (or transitions) per gradient step")
+    lr: float = Field(gt=0, description="Adam learning rate")
+    seed: int = Field(0, description="seed of weights, batch sampling and noise")
+    log_every: int = Field(100, gt=0, description="steps between CSV log rows")
+    ckpt_every: int = Field(1000, gt=0, description="steps between resumable checkpoints")
+    keep_checkpoints: int = Field(2, gt=0, description="periodic checkpoints kept on disk")
+
+
+class UNetConfig(_Strict):
+    model_dim: int = Field(32, gt=0, description="channels of the first U-Net level")
+    dim_mult: list[int] = Field(description="channel multiplier per level, e.g. [1, 4, 2]")
+    kernel_size: int = Field(5, gt=0, description="temporal convolution kernel (odd), in steps")
+
+
+class DiffusionConfig(_Strict):
+    steps: int = Field(20, gt=0, description="diffusion steps K (20 locomotion, 30 arm)")
+    beta_schedule: Literal["cosine", "linear"] = Field("cosine", description="noise schedule")
+    clip_x0: float | None = Field(
+        None, gt=0, description="clamp predicted x0 to +-clip_x0 (normalized units); null = off"
+    )
+
+
+class TeacherConfig(_Strict):
+    unet: UNetConfig
+    diffusion: DiffusionConfig = DiffusionConfig()
+    first_action_weight: float = Field(10.0, gt=0, description="loss weight of the executed action entries")
+    ema_decay: float = Field(0.995, ge=0, lt=1, description="EMA decay of the sampling weights per step")
+    ema_start: int = Field(1000, ge=0, description="steps before EMA starts tracking (copies weights until then)")
+    train: TrainConfig
+
+
+class ClassifierConfig(_Strict):
+    unet: UNetConfig
+    train: TrainConfig
+
+
+class IQLConfig(_Strict):
+    hidden: list[int] = Field([256, 256], description="hidden layer widths of Q and V MLPs")
+    expectile: float = Field(0.7, gt=0, lt=1, description="expectile tau of the V regression")
+    discount: float = Field(0.99, gt=0, le=1, description="TD discount per env step")
+    polyak: float = Field(0.005, gt=0, le=1, description="target-Q update rate per step")
+    train: TrainConfig
+
+
+class SamplingConfig(_Strict):
+    num_candidates: int = Field(64, gt=0, description="candidates sampled per decision")
+    temperature: float = Field(0.5, gt=0, description="prior scale tau: x_T = tau * eps")
+    guidance_weight: float = Field(1e-4, ge=0, description="classifier-guidance weight w_cg")
+
+
+class EvalConfig(_Strict):
+    env_id: str = Field("HalfCheetah-v5", description="gymnasium environment id")
+    episodes: int = Field(10, gt=0, description="evaluation episodes")
+    max_steps: int = Field(1000, gt=0, description="env steps per episode (1000 = full D4RL episode)")
+    seed: int = Field(1000, description="first reset seed; episode i uses seed + i")
+    ref_min: float = Field(description="D4RL random-policy return (normalized score 0)")
+    ref_max: float = Field(description="D4RL expert return (normalized score 1)")
+
+
+class TaskConfig(_Strict):
+    task: Literal["locomotion", "arm"] = Field(description="task family of the layout")
+    name: str = Field(description="environment name, e.g. 'halfcheetah'")
+    layout: LayoutConfig
+    dataset: DatasetConfig
+    teacher: TeacherConfig
+    classifier: ClassifierConfig
+    iql: IQLConfig
+    sampling: SamplingConfig = SamplingConfig()
+    eval: EvalConfig
+
+
+def _deep_update(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in override.items():
+        out[k] = _deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def set_dotted(d: dict, dotted: str, value: object) -> None:
+    """Apply a ``--set a.b.c=value`` override to a plain config dict."""
+    keys = dotted.split(".")
+    node = d
+    for k in keys[:-1]:
+        if not isinstance(node.get(k), dict):
+            raise ValueError(f"override '{dotted}': '{k}' is not a config section")
+        node = node[k]
+    node[keys[-1]] = value
+
+
+def load_task_config(task: str, preset: str = "small", overrides: dict[str, object] | None = None) -> TaskConfig:
+    """Load ``task`` (a name in config/ or a YAML path), apply ``preset`` then dotted overrides."""
+    path = Path(task) if task.endswith((".yaml", ".yml")) else CONFIG_DIR / f"{task}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+        raise FileNotFoundError(f"task config '{task}' not found at {path}; known tasks: {known}")
+    raw = yaml.safe_load(path.read_text())
+    presets = raw.get("presets", {})
+    if preset not in presets:
+        raise ValueError(f"preset '{preset}' not in {path.name}; choose one of {sorted(presets)}")
+    cfg = _deep_update(raw["base"], presets[preset] or {})
+    for k, v in (overrides or {}).items():
+        set_dotted(cfg, k, v)
+    return TaskConfig.model_validate(cfg)
