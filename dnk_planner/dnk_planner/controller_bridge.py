@@ -16,7 +16,7 @@ from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import PoseStamped, Twist
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from dnk_planner.kinematics import inverse_kinematics
+from dnk_planner.kinematics import inverse_kinematics, rotation_error
 from dnk_planner.node_config import NodeConfig
 
 TWIST_TOPIC = "/twist_controller/commands"
@@ -44,20 +44,6 @@ def clamp_twist(v_des: np.ndarray, v_prev: np.ndarray, max_speed: float, max_acc
     if step > max_step:
         dv = dv * (max_step / step)
     return v_prev + dv
-
-
-def rotation_error(r_current: np.ndarray, r_target: np.ndarray) -> np.ndarray:
-    """Axis-angle vector (base frame) that rotates r_current onto r_target."""
-    r = r_target @ r_current.T
-    angle = float(np.arccos(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0)))
-    if angle < 1e-9:
-        return np.zeros(3)
-    axis = np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]])
-    norm = float(np.linalg.norm(axis))
-    if norm < 1e-9:  # angle ~ pi: take the axis from the symmetric part
-        axis = np.sqrt(np.clip((np.diag(r) + 1.0) / 2.0, 0.0, None))
-        norm = float(np.linalg.norm(axis))
-    return axis / norm * angle
 
 
 class ControllerBridge:

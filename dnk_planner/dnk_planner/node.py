@@ -36,9 +36,6 @@ from dnk_planner.node_config import NodeConfig
 from dnk_planner.selectors import GeometricSelector
 from pydantic import ValidationError
 
-MAX_OBSTACLE_SIZE_M = 10.0
-
-
 def _descriptor(name: str, field) -> ParameterDescriptor:
     """ROS parameter descriptor carrying the pydantic field's description and numeric range."""
     desc = ParameterDescriptor(name=name, description=field.description or "")
@@ -429,33 +426,26 @@ class PlannerNode(Node):
 
 
 def obstacles_from_msg(msg: ObstacleArray) -> ObstacleSet:
-    """Validate an ObstacleArray and turn it into the core's ObstacleSet (ValueError names the obstacle)."""
+    """ObstacleArray -> the core's ObstacleSet; ValueError names the obstacle and the field.
+
+    Shape and dimension count are message-level checks; sizes, finiteness and quaternions are
+    validated by ObstacleSet.from_shapes, the one place that owns those rules.
+    """
     spheres, boxes = [], []
     for k, obs in enumerate(msg.obstacles):
         name = obs.id or f"#{k}"
-        dims = np.asarray(obs.dimensions, dtype=float)
         p, o = obs.pose.position, obs.pose.orientation
-        center = np.array([p.x, p.y, p.z])
-        quat = np.array([o.x, o.y, o.z, o.w])
-        if obs.shape == Obstacle.SPHERE:
-            expected = 1
-        elif obs.shape == Obstacle.BOX:
-            expected = 3
+        center, quat = (p.x, p.y, p.z), (o.x, o.y, o.z, o.w)
+        dims = list(obs.dimensions)
+        if obs.shape == Obstacle.SPHERE and len(dims) == 1:
+            spheres.append((name, center, dims[0]))
+        elif obs.shape == Obstacle.BOX and len(dims) == 3:
+            boxes.append((name, center, quat, dims))
+        elif obs.shape in (Obstacle.SPHERE, Obstacle.BOX):
+            raise ValueError(f"obstacle '{name}': dimensions has {len(dims)} values; "
+                             f"{'SPHERE needs [radius]' if obs.shape == Obstacle.SPHERE else 'BOX needs [x, y, z] sizes'}")
         else:
             raise ValueError(f"obstacle '{name}': shape {obs.shape} is neither SPHERE (0) nor BOX (1)")
-        if dims.shape != (expected,):
-            raise ValueError(f"obstacle '{name}': dimensions has {dims.size} values, "
-                             f"{'SPHERE needs [radius]' if expected == 1 else 'BOX needs [x, y, z] sizes'}")
-        if not (np.all(np.isfinite(dims)) and np.all(np.isfinite(center)) and np.all(np.isfinite(quat))):
-            raise ValueError(f"obstacle '{name}': non-finite pose or dimensions")
-        if np.any(dims <= 0.0) or np.any(dims >= MAX_OBSTACLE_SIZE_M):
-            raise ValueError(f"obstacle '{name}': dimensions {dims.tolist()} m must be in (0, {MAX_OBSTACLE_SIZE_M})")
-        if obs.shape == Obstacle.SPHERE:
-            spheres.append((name, center, float(dims[0])))
-        else:
-            if np.linalg.norm(quat) < 1e-6:
-                raise ValueError(f"obstacle '{name}': orientation quaternion has zero norm")
-            boxes.append((name, center, quat / np.linalg.norm(quat), dims))
     return ObstacleSet.from_shapes(spheres=spheres, boxes=boxes)
 
 

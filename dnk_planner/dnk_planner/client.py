@@ -1,0 +1,198 @@
+"""A Python client of the planner node's ROS API, for the demo, benchmarks, tests and scripts.
+
+It owns its own rclpy context and spins in a background thread, so callers can stay
+synchronous: start the node process, drive its lifecycle, send goals and obstacles, read the
+status stream. Optionally it plays a static arm (publishes /joint_states) when no simulator
+or robot is running.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped, Twist
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+from rclpy.executors import SingleThreadedExecutor
+from sensor_msgs.msg import JointState
+from trajectory_msgs.msg import JointTrajectory
+
+from dnk_msgs.msg import Obstacle, ObstacleArray, PlannerStatus
+from dnk_msgs.srv import SetGoal
+
+T = TypeVar("T")
+
+
+def sphere(name: str, center: Sequence[float], radius: float) -> Obstacle:
+    """Obstacle message of a sphere (center m, radius m)."""
+    o = Obstacle(id=name, shape=Obstacle.SPHERE, dimensions=[float(radius)])
+    o.pose.position.x, o.pose.position.y, o.pose.position.z = (float(v) for v in center)
+    o.pose.orientation.w = 1.0
+    return o
+
+
+def box(name: str, center: Sequence[float], size: Sequence[float],
+        quat_xyzw: Sequence[float] = (0.0, 0.0, 0.0, 1.0)) -> Obstacle:
+    """Obstacle message of a box (center m, full edge lengths m, orientation xyzw)."""
+    o = Obstacle(id=name, shape=Obstacle.BOX, dimensions=[float(v) for v in size])
+    o.pose.position.x, o.pose.position.y, o.pose.position.z = (float(v) for v in center)
+    (o.pose.orientation.x, o.pose.orientation.y,
+     o.pose.orientation.z, o.pose.orientation.w) = (float(v) for v in quat_xyzw)
+    return o
+
+
+def start_planner_process(params: Iterable[str] = (), params_file: str | None = None,
+                          autostart: bool = False, node_name: str | None = None) -> subprocess.Popen:
+    """`planner_node` as a child process (own process group so it can be stopped cleanly)."""
+    args = [sys.executable, "-m", "dnk_planner.node"] + (["--autostart"] if autostart else [])
+    args.append("--ros-args")
+    if params_file:
+        args += ["--params-file", params_file]
+    for p in params:
+        args += ["-p", p]
+    if node_name:
+        args += ["-r", f"__node:={node_name}"]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> str:
+    """SIGINT (clean rclpy shutdown, bags flushed), SIGKILL after `timeout`; returns its output."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.stdout.read() if proc.stdout else ""
+
+
+class PlannerClient:
+    """Talks to one planner node (`node_name`, default dnk_planner) from a background thread."""
+
+    def __init__(self, node_name: str = "dnk_planner", joint_names: Sequence[str] | None = None) -> None:
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("dnk_planner_client", context=self.context)
+        self._executor = SingleThreadedExecutor(context=self.context)
+        self._executor.add_node(self.node)
+        self.status: list[PlannerStatus] = []
+        self.targets: list[PoseStamped] = []
+        self.target_times: list[float] = []
+        self.twists: list[Twist] = []
+        self.trajectories: list[JointTrajectory] = []
+        self.diagnostics: list[DiagnosticArray] = []
+        n = self.node
+        self.pub_joint_states = n.create_publisher(JointState, "/joint_states", 10)
+        self.pub_obstacles = n.create_publisher(ObstacleArray, "/dnk/obstacles", 10)
+        self.pub_goal = n.create_publisher(PoseStamped, "/goal_pose", 10)
+        n.create_subscription(PoseStamped, "/dnk/target_pose", self._on_target, 100)
+        n.create_subscription(PlannerStatus, "/dnk/status", self.status.append, 100)
+        n.create_subscription(Twist, "/twist_controller/commands", self.twists.append, 100)
+        n.create_subscription(JointTrajectory, "/joint_trajectory_controller/joint_trajectory",
+                              self.trajectories.append, 100)
+        n.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 100)
+        self._set_goal = n.create_client(SetGoal, "/dnk/set_goal")
+        self._change_state = n.create_client(ChangeState, f"/{node_name}/change_state")
+        self._get_state = n.create_client(GetState, f"/{node_name}/get_state")
+        # Static arm: joint_state is published at 100 Hz while not None.
+        self.joint_names = list(joint_names or [f"joint_{i}" for i in range(1, 8)])
+        self.joint_state: JointState | None = None
+        n.create_timer(0.01, self._publish_joint_state)
+        self._thread = threading.Thread(target=self._executor.spin, daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ streams
+    def _on_target(self, msg: PoseStamped) -> None:
+        self.targets.append(msg)
+        self.target_times.append(time.monotonic())
+
+    def clear(self) -> None:
+        for stream in (self.status, self.targets, self.target_times, self.twists, self.trajectories,
+                       self.diagnostics):
+            stream.clear()
+
+    def latest_status(self) -> PlannerStatus | None:
+        return self.status[-1] if self.status else None
+
+    def diagnostic_values(self) -> dict[str, str]:
+        """Key/values of the latest planner diagnostic ({} before the first one)."""
+        if not self.diagnostics:
+            return {}
+        return {kv.key: kv.value for kv in self.diagnostics[-1].status[0].values}
+
+    # ------------------------------------------------------------------ static arm
+    def hold_joints(self, q: Sequence[float] | None) -> None:
+        """Publish these joint positions at 100 Hz (None stops publishing)."""
+        self.joint_state = None if q is None else JointState(name=self.joint_names, position=[float(v) for v in q])
+
+    def _publish_joint_state(self) -> None:
+        msg = self.joint_state
+        if msg is not None:
+            msg.header.stamp = self.node.get_clock().now().to_msg()
+            self.pub_joint_states.publish(msg)
+
+    # ------------------------------------------------------------------ calls
+    def call(self, client, request, timeout: float = 10.0):
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise TimeoutError(f"service {client.srv_name} not available after {timeout} s")
+        future = client.call_async(request)
+        self.wait_for(future.done, timeout, f"an answer from {client.srv_name}")
+        return future.result()
+
+    def transition(self, transition_id: int) -> bool:
+        """Lifecycle transition (lifecycle_msgs/Transition id); True when it succeeded."""
+        return self.call(self._change_state, ChangeState.Request(transition=Transition(id=transition_id))).success
+
+    def configure_and_activate(self) -> bool:
+        return self.transition(Transition.TRANSITION_CONFIGURE) and self.transition(Transition.TRANSITION_ACTIVATE)
+
+    def lifecycle_state(self) -> int:
+        return self.call(self._get_state, GetState.Request()).current_state.id
+
+    def set_goal(self, position: Sequence[float], tolerance: float = 0.01,
+                 frame: str = "base_link") -> SetGoal.Response:
+        req = SetGoal.Request(position_tolerance=float(tolerance))
+        req.goal.header.frame_id = frame
+        req.goal.pose.position.x, req.goal.pose.position.y, req.goal.pose.position.z = (float(v) for v in position)
+        req.goal.pose.orientation.w = 1.0
+        return self.call(self._set_goal, req)
+
+    def publish_obstacles(self, obstacles: Iterable[Obstacle], frame: str = "base_link") -> None:
+        msg = ObstacleArray(obstacles=list(obstacles))
+        msg.header.frame_id = frame
+        msg.header.stamp = self.node.get_clock().now().to_msg()
+        self.pub_obstacles.publish(msg)
+
+    @staticmethod
+    def wait_for(predicate: Callable[[], T], timeout: float = 10.0, what: str = "a condition") -> T:
+        """Poll predicate until truthy; TimeoutError naming `what` otherwise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        self._executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        self._thread.join(timeout=2.0)
+
+
+def target_position(msg: PoseStamped) -> np.ndarray:
+    p = msg.pose.position
+    return np.array([p.x, p.y, p.z])

@@ -1,0 +1,225 @@
+"""The planner node end to end: a real `planner_node` process over real DDS.
+
+The test process plays the arm (publishes /joint_states through PlannerClient), sends goals
+and obstacles, drives the lifecycle through its services and listens to everything the node
+publishes. Each test run has its own ROS_DOMAIN_ID (scripts/test.sh, or the fallback below).
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("ROS_DOMAIN_ID", str((os.getpid() + int(time.time())) % 100 + 1))
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+
+from lifecycle_msgs.msg import State, Transition  # noqa: E402
+from sensor_msgs.msg import JointState  # noqa: E402
+
+from dnk_msgs.msg import PlannerStatus  # noqa: E402
+from dnk_planner.arm_model import build_arm_primitive_model  # noqa: E402
+from dnk_planner.client import (PlannerClient, sphere, start_planner_process, stop_process,  # noqa: E402
+                                target_position)
+from dnk_planner.kinematics import forward_kinematics  # noqa: E402
+
+# A comfortable Gen3 configuration (elbow bent, wrist down), rad.
+Q_HOME = np.array([0.0, 0.26, 3.14, -2.27, 0.0, 0.96, 1.57])
+NAMES = [f"joint_{i}" for i in range(1, 8)]
+
+
+@pytest.fixture(scope="module")
+def arm_model(tmp_path_factory) -> Path:
+    return build_arm_primitive_model(tmp_path_factory.mktemp("model") / "arm.onnx", horizon=32)
+
+
+@pytest.fixture(scope="module")
+def client():
+    c = PlannerClient()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def planner(request, client, arm_model):
+    """A planner_node process with the parameters in the test's `params` marker."""
+    marker = request.node.get_closest_marker("params")
+    client.joint_names = NAMES
+    client.hold_joints(Q_HOME)
+    client.clear()
+    proc = start_planner_process([f"model_path:={arm_model}", "marker_rate_hz:=2.0",
+                                  *(marker.args if marker else ())])
+    yield proc
+    print(stop_process(proc))  # pytest shows the node's log when the test fails
+
+
+def configure_and_activate(c: PlannerClient) -> None:
+    assert c.transition(Transition.TRANSITION_CONFIGURE)
+    assert c.lifecycle_state() == State.PRIMARY_STATE_INACTIVE
+    assert c.transition(Transition.TRANSITION_ACTIVATE)
+    assert c.lifecycle_state() == State.PRIMARY_STATE_ACTIVE
+
+
+def ee_position(q: np.ndarray) -> np.ndarray:
+    return forward_kinematics(q)[:3, 3]
+
+
+def in_state(c: PlannerClient, state: int):
+    return lambda: c.latest_status() is not None and c.latest_status().state == state and c.latest_status()
+
+
+# ---------------------------------------------------------------------------------------------
+def test_lifecycle_rate_and_status(client, planner):
+    """configure/activate/deactivate; targets at ~20 Hz towards the goal; sane status."""
+    c = client
+    assert c.lifecycle_state() == State.PRIMARY_STATE_UNCONFIGURED
+    configure_and_activate(c)
+    start = ee_position(Q_HOME)
+    goal = start + np.array([0.0, 0.15, -0.05])
+    assert c.set_goal(goal).accepted
+    c.wait_for(lambda: len(c.targets) >= 40, timeout=15, what="40 targets")
+    stamps = np.array(c.target_times[-30:])
+    rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
+    assert 15.0 < rate < 25.0, f"target rate {rate:.1f} Hz, configured 20 Hz"
+    target = c.targets[-1]
+    assert target.header.frame_id == "base_link"
+    p = target_position(target)
+    # The arm does not move here, so every plan starts at `start`: its first waypoint heads to the goal.
+    assert np.linalg.norm(goal - p) < np.linalg.norm(goal - start)
+    assert np.linalg.norm(p - start) < 0.05, "one 50 ms step of a Gen3 cannot exceed 5 cm"
+    st = c.latest_status()
+    assert st.state == PlannerStatus.ACTIVE, st.message
+    assert st.candidates == 64 and st.cycles >= 40
+    assert math.isclose(st.distance_to_goal, float(np.linalg.norm(goal - start)), abs_tol=1e-6)
+    assert 0.0 < st.last_latency_ms < 50.0 and 0.0 < st.p95_latency_ms < 50.0
+    assert math.isinf(st.min_clearance)  # no obstacles
+    assert st.model_id.startswith("arm-primitives-v1:")
+    c.wait_for(lambda: c.diagnostics, timeout=3, what="/diagnostics")
+    assert c.diagnostics[-1].status[0].name == "dnk_planner: control loop"
+    # A goal at the end effector is reached at once.
+    assert c.set_goal(start, tolerance=0.02).accepted
+    c.wait_for(in_state(c, PlannerStatus.GOAL_REACHED), timeout=5, what="GOAL_REACHED")
+    assert c.transition(Transition.TRANSITION_DEACTIVATE)
+    assert c.lifecycle_state() == State.PRIMARY_STATE_INACTIVE
+    n = len(c.targets)
+    time.sleep(0.5)
+    assert len(c.targets) <= n + 1, "no targets after deactivate"
+
+
+def test_obstacle_on_the_straight_line_is_avoided(client, planner):
+    c = client
+    configure_and_activate(c)
+    start = ee_position(Q_HOME)
+    goal = start + np.array([0.0, 0.3, 0.0])
+    c.publish_obstacles([sphere("ball", (start + goal) / 2, 0.05)])
+    time.sleep(0.3)
+    assert c.set_goal(goal).accepted
+    st = c.wait_for(lambda: (s := c.latest_status()) and s.state == PlannerStatus.ACTIVE
+                    and math.isfinite(s.min_clearance) and s, timeout=10, what="ACTIVE with a finite clearance")
+    assert st.min_clearance >= 0.03 - 1e-9, f"chosen plan clearance {st.min_clearance} below the 3 cm margin"
+
+
+def test_bad_inputs_are_dropped_not_fatal(client, planner):
+    c = client
+    configure_and_activate(c)
+    far = c.set_goal([2.0, 0.0, 0.5])
+    assert not far.accepted and "reachable workspace" in far.message
+    wrong = c.set_goal([0.4, 0.0, 0.4], frame="camera_link")
+    assert not wrong.accepted and "camera_link" in wrong.message
+    nan = c.set_goal([math.nan, 0.0, 0.4])
+    assert not nan.accepted and "non-finite" in nan.message
+    c.publish_obstacles([sphere("neg", [0.4, 0, 0.3], -0.1)])
+    c.publish_obstacles([sphere("ok", [0.4, 0, 0.3], 0.1)], frame="map")
+    for bad in (JointState(name=NAMES, position=[math.nan] * 7),
+                JointState(name=[f"arm_joint_{i}" for i in range(1, 8)], position=[0.0] * 7),
+                JointState(name=NAMES, position=[0.0] * 6)):
+        c.joint_state = bad
+        time.sleep(0.2)
+    c.hold_joints(Q_HOME)
+
+    def counted():
+        v = c.diagnostic_values()
+        return v and int(v["dropped_joint_states"]) >= 3 and int(v["rejected_obstacle_arrays"]) == 2 \
+            and int(v["rejected_goals"]) == 3
+    c.wait_for(counted, timeout=5, what="diagnostics counting the dropped inputs")
+    assert c.set_goal(ee_position(Q_HOME) + np.array([0.0, 0.1, 0.0])).accepted
+    c.wait_for(in_state(c, PlannerStatus.ACTIVE), timeout=5, what="ACTIVE after bad input")
+    assert planner.poll() is None, "the node must survive bad input"
+
+
+def test_stale_joint_states_hold(client, planner):
+    c = client
+    configure_and_activate(c)
+    assert c.set_goal(ee_position(Q_HOME) + np.array([0.0, 0.1, 0.0])).accepted
+    c.wait_for(in_state(c, PlannerStatus.ACTIVE), what="ACTIVE")
+    c.hold_joints(None)
+    st = c.wait_for(in_state(c, PlannerStatus.HOLDING), timeout=3, what="HOLDING on stale joint states")
+    assert "stale" in st.message
+    time.sleep(0.1)
+    hold = target_position(c.targets[-1])
+    assert np.allclose(hold, ee_position(Q_HOME), atol=1e-6), "hold target = last known EE position"
+    c.hold_joints(Q_HOME)
+    c.wait_for(in_state(c, PlannerStatus.ACTIVE), timeout=3, what="ACTIVE again")
+
+
+@pytest.mark.params("decision_deadline_ms:=0.001")
+def test_deadline_miss_uses_previous_plan(client, planner):
+    """Every decision overruns a 1 us deadline: counted, and targets walk the previous plan."""
+    c = client
+    configure_and_activate(c)
+    assert c.set_goal(ee_position(Q_HOME) + np.array([0.0, 0.2, 0.0])).accepted
+    st = c.wait_for(lambda: (s := c.latest_status()) and s.deadline_misses >= 5 and s,
+                    timeout=10, what="deadline misses")
+    assert st.state == PlannerStatus.ACTIVE and "deadline miss" in st.message
+    targets = [target_position(t) for t in c.targets[-4:]]
+    steps = [np.linalg.norm(b - a) for a, b in zip(targets, targets[1:])]
+    assert all(s > 1e-6 for s in steps), "targets advance along the previous plan"
+
+
+@pytest.mark.params("controller_mode:=twist")
+def test_twist_bridge(client, planner):
+    c = client
+    configure_and_activate(c)
+    assert c.set_goal(ee_position(Q_HOME) + np.array([0.0, 0.3, 0.0])).accepted
+    c.wait_for(lambda: len(c.twists) >= 20, timeout=10, what="twist commands")
+    v = np.array([[t.linear.x, t.linear.y, t.linear.z] for t in c.twists])
+    assert 0.0 < np.linalg.norm(v, axis=1).max() <= 0.5 + 1e-9, "speed clamp 0.5 m/s"
+    assert np.all(np.linalg.norm(np.diff(v, axis=0), axis=1) <= 0.4 * 0.05 + 1e-9), "accel clamp 0.4 m/s^2"
+    c.hold_joints(None)
+    c.wait_for(in_state(c, PlannerStatus.HOLDING), timeout=3, what="HOLDING")
+    time.sleep(0.2)
+    last = c.twists[-1]
+    assert (last.linear.x, last.linear.y, last.linear.z) == (0.0, 0.0, 0.0), "stop command is a zero twist"
+
+
+@pytest.mark.params("controller_mode:=joint_trajectory", "joint_prefix:=left_")
+def test_joint_trajectory_bridge(client, planner):
+    c = client
+    names = [f"left_joint_{i}" for i in range(1, 8)]
+    c.joint_state = JointState(name=names, position=[float(v) for v in Q_HOME])
+    configure_and_activate(c)
+    assert c.set_goal(ee_position(Q_HOME) + np.array([0.0, 0.1, 0.0])).accepted
+    c.wait_for(lambda: len(c.trajectories) >= 5, timeout=10, what="joint trajectories")
+    traj, target = c.trajectories[-1], target_position(c.targets[-1])
+    assert traj.joint_names == names and len(traj.points) == 1 and len(traj.points[0].positions) == 7
+    assert traj.points[0].time_from_start.nanosec == 50_000_000
+    reached = ee_position(np.array(traj.points[0].positions))
+    assert np.linalg.norm(reached - target) < 2e-3, "the IK solution reaches the Cartesian target"
+
+
+def test_configure_fails_on_missing_or_corrupt_model(client, tmp_path):
+    c = client
+    for path, expected in ((tmp_path / "nope.onnx", "nope"), (tmp_path / "bad.onnx", "sha256")):
+        if path.name == "bad.onnx":
+            build_arm_primitive_model(path, horizon=32)
+            path.write_bytes(b"not an onnx file")
+        proc = start_planner_process([f"model_path:={path}"])
+        try:
+            assert not c.transition(Transition.TRANSITION_CONFIGURE)
+            assert c.lifecycle_state() == State.PRIMARY_STATE_UNCONFIGURED
+        finally:
+            log = stop_process(proc)
+        assert "configure failed" in log and expected in log.lower(), log
