@@ -23,6 +23,8 @@ setup(
     tests_require=["pytest"],
     entry_points={
         "console_scripts": [
+            "bag_record = dnk_bringup.bag_record:main",
+            "bag_replay = dnk_bringup.bag_replay:main",
         ],
     },
 )

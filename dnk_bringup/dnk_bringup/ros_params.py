@@ -1,0 +1,93 @@
+"""Declare a pydantic config model's fields as ROS parameters and read them back validated.
+
+One model per node keeps units, ranges and defaults in one place (the Field descriptions);
+this module turns each field into a ROS parameter with a descriptor (description, numeric
+range, read-only) so `--ros-args -p`, `--params-file` and `ros2 param describe` all see the
+same contract, and turns pydantic's validation errors into one message naming the parameter
+and how to fix it.
+"""
+from __future__ import annotations
+
+import array
+import typing
+from typing import Any, TypeVar
+
+import annotated_types
+from pydantic import BaseModel, ValidationError
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+class ParameterConfigError(ValueError):
+    """A ROS parameter value violates the node's config model (message names field and fix)."""
+
+
+def _bounds(metadata: list[Any]) -> tuple[float | None, float | None]:
+    """Inclusive bounds (exclusive ones are left to pydantic: descriptors cannot say 'open')."""
+    low = high = None
+    for item in metadata:
+        if isinstance(item, annotated_types.Ge):
+            low = item.ge
+        elif isinstance(item, annotated_types.Le):
+            high = item.le
+    return low, high
+
+
+def _descriptor(name: str, field: Any) -> ParameterDescriptor:
+    annotation = field.annotation
+    description = field.description or ""
+    if typing.get_origin(annotation) is typing.Literal:
+        description += f" One of: {', '.join(map(str, typing.get_args(annotation)))}."
+    desc = ParameterDescriptor(name=name, description=description, read_only=True)
+    low, high = _bounds(field.metadata)
+    if annotation is float:
+        # Accept `-p rate_hz:=100` (an integer) for a float field; pydantic converts it.
+        desc.dynamic_typing = True
+        if low is not None and high is not None:
+            desc.floating_point_range = [FloatingPointRange(from_value=float(low), to_value=float(high), step=0.0)]
+    elif annotation is int and low is not None and high is not None:
+        desc.integer_range = [IntegerRange(from_value=int(low), to_value=int(high), step=0)]
+    return desc
+
+
+def _ros_value(field: Any) -> Any:
+    """The declared default; an empty list needs an explicit type (ROS cannot infer it)."""
+    default = field.get_default(call_default_factory=True)
+    if isinstance(default, (list, tuple)) and not default:
+        item = typing.get_args(field.annotation)[0]
+        return {float: Parameter.Type.DOUBLE_ARRAY, int: Parameter.Type.INTEGER_ARRAY,
+                str: Parameter.Type.STRING_ARRAY, bool: Parameter.Type.BOOL_ARRAY}[item]
+    if isinstance(default, tuple):
+        return list(default)
+    return default
+
+
+def declare_config(node: Node, model: type[ConfigT]) -> ConfigT:
+    """Declare every field of `model` on `node` and return the validated config.
+
+    Raises ParameterConfigError naming the parameter, the reason and the fix when a value
+    from `-p` or a params file is out of range or of the wrong type.
+    """
+    values: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        try:
+            param = node.declare_parameter(name, _ros_value(field), _descriptor(name, field))
+        except Exception as exc:  # rclpy raises several exception types for bad overrides
+            raise ParameterConfigError(
+                f"parameter '{name}' of node '{node.get_name()}': {exc}. Fix: pass a valid value with "
+                f"--ros-args -p {name}:=<value> or in the params file ({field.description})") from exc
+        if param.type_ != Parameter.Type.NOT_SET:
+            value = param.value
+            values[name] = list(value) if isinstance(value, (list, tuple, array.array)) else value
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"parameter '{'.'.join(map(str, err['loc']))}' = {err.get('input')!r}: {err['msg']}"
+            for err in exc.errors())
+        raise ParameterConfigError(
+            f"node '{node.get_name()}': {problems}. Fix: pass a valid value with --ros-args -p "
+            f"<name>:=<value> or in the params file under '{node.get_name()}: ros__parameters:'") from exc
