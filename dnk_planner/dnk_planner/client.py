@@ -102,6 +102,8 @@ class PlannerClient:
         n.create_subscription(JointTrajectory, "/joint_trajectory_controller/joint_trajectory",
                               self.trajectories.append, 100)
         n.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 100)
+        self._last_joint_state: JointState | None = None
+        n.create_subscription(JointState, "/joint_states", self._on_joint_state, 10)
         self._set_goal = n.create_client(SetGoal, "/dnk/set_goal")
         self._change_state = n.create_client(ChangeState, f"/{node_name}/change_state")
         self._get_state = n.create_client(GetState, f"/{node_name}/get_state")
@@ -116,6 +118,19 @@ class PlannerClient:
     def _on_target(self, msg: PoseStamped) -> None:
         self.targets.append(msg)
         self.target_times.append(time.monotonic())
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        self._last_joint_state = msg
+
+    def joint_positions(self) -> np.ndarray | None:
+        """Latest /joint_states positions in joint_names order (None until all joints were seen)."""
+        msg = self._last_joint_state
+        if msg is None:
+            return None
+        index = dict(zip(msg.name, msg.position))
+        if not all(name in index for name in self.joint_names):
+            return None
+        return np.array([index[name] for name in self.joint_names])
 
     def clear(self) -> None:
         for stream in (self.status, self.targets, self.target_times, self.twists, self.trajectories,
