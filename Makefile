@@ -4,7 +4,7 @@
 setup:
 	bash scripts/setup.sh
 
-demo: setup
+demo:
 	bash scripts/demo.sh
 
 test:
