@@ -23,6 +23,7 @@ setup(
     entry_points={
         "console_scripts": [
             "dnk-eval = dnk_training.eval.cli:main",
+            "dnk-train = dnk_training.cli:main",
         ],
     },
 )

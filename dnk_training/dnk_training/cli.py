@@ -1,0 +1,229 @@
+"""`dnk-train`: train teacher / classifier / IQL critic and evaluate the teacher as a policy.
+
+  dnk-train train-teacher    --task halfcheetah --preset small --out artifacts/halfcheetah [--resume]
+  dnk-train train-classifier --task halfcheetah --preset small --out artifacts/halfcheetah
+  dnk-train train-iql        --task halfcheetah --preset small --out artifacts/halfcheetah
+  dnk-train eval-teacher     --artifacts artifacts/halfcheetah --episodes 10 --report report.json
+
+Extending without editing this file: create a module ``dnk_training/cli_<name>.py`` that
+registers its subcommands on import::
+
+    from dnk_training.cli import add_task_args, register_subcommand
+
+    @register_subcommand("gen-pairs", "generate teacher-target pairs")
+    def _gen_pairs(parser):            # add arguments, return the handler
+        add_task_args(parser)
+        return lambda args: run(args)  # handler(args) -> exit code
+
+``main`` imports every ``dnk_training.cli_*`` module before parsing.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import pkgutil
+import sys
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from .configs import TaskConfig, load_task_config
+
+Handler = Callable[[argparse.Namespace], int]
+Configure = Callable[[argparse.ArgumentParser], Handler]
+
+
+class _Sub:
+    def __init__(self, help_text: str, configure: Configure) -> None:
+        self.help = help_text
+        self.configure = configure
+
+
+SUBCOMMANDS: dict[str, _Sub] = {}
+
+
+def register_subcommand(name: str, help_text: str) -> Callable[[Configure], Configure]:
+    """Decorator: ``configure(parser) -> handler`` becomes ``dnk-train <name>``."""
+
+    def deco(configure: Configure) -> Configure:
+        if name in SUBCOMMANDS:
+            raise ValueError(f"dnk-train subcommand '{name}' is registered twice; pick another name")
+        SUBCOMMANDS[name] = _Sub(help_text, configure)
+        return configure
+
+    return deco
+
+
+def add_task_args(p: argparse.ArgumentParser) -> None:
+    """Arguments every subcommand shares: task config, preset, overrides, output dir, threads."""
+    p.add_argument("--task", default="halfcheetah", help="task name in dnk_training/config/ or a YAML path")
+    p.add_argument("--preset", default="small", help="preset in the task YAML (small | paper)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set teacher.train.steps=2000 (value parsed as YAML)")
+    p.add_argument("--dataset", help="override dataset.path (D4RL-layout HDF5 or Minari id)")
+    p.add_argument("--out", default="artifacts/halfcheetah", help="artifact directory (exports + runs/<model>/)")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument("--no-progress", action="store_true", help="hide tqdm bars")
+
+
+def task_config_from_args(args: argparse.Namespace) -> TaskConfig:
+    overrides: dict[str, object] = {}
+    for item in args.set:
+        if "=" not in item:
+            raise ValueError(f"--set '{item}' is not KEY=VALUE (e.g. --set teacher.train.steps=2000)")
+        k, v = item.split("=", 1)
+        overrides[k] = yaml.safe_load(v)
+    if args.dataset:
+        overrides["dataset.path"] = args.dataset
+    return load_task_config(args.task, args.preset, overrides)
+
+
+def _setup_torch(args: argparse.Namespace) -> None:
+    import torch
+
+    torch.set_num_threads(args.threads)
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    add_task_args(p)
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in <out>/runs/<model>/checkpoints")
+
+
+def _load_data(cfg: TaskConfig):
+    from .datasets import fit_normalizer, load_dataset, make_windows
+
+    data = load_dataset(cfg.dataset.path, cfg.dataset.source)
+    d = cfg.dataset
+    windows = make_windows(data, d.horizon, d.discount, d.terminal_penalty, d.drop_short_episodes)
+    return data, windows, fit_normalizer(data)
+
+
+def _export(out: Path, name: str, model, step: int, normalizer=None) -> None:
+    path = model.save(out / name, step)
+    if normalizer is not None:
+        normalizer.save(out / "normalizer.json")
+    print(f"wrote {path} (+ {path.with_suffix('.safetensors').name})")
+
+
+@register_subcommand("train-teacher", "train the diffusion teacher (DDPM, temporal U-Net)")
+def _train_teacher(p: argparse.ArgumentParser) -> Handler:
+    _train_args(p)
+
+    def run(args: argparse.Namespace) -> int:
+        from .teacher import train_teacher
+
+        _setup_torch(args)
+        cfg = task_config_from_args(args)
+        _, windows, norm = _load_data(cfg)
+        out = Path(args.out)
+        teacher = train_teacher(cfg, windows.x, norm, out / "runs" / "teacher", args.resume, not args.no_progress)
+        _export(out, "teacher", teacher, cfg.teacher.train.steps, norm)
+        return 0
+
+    return run
+
+
+@register_subcommand("train-classifier", "train the return classifier (guidance and ranking)")
+def _train_classifier(p: argparse.ArgumentParser) -> Handler:
+    _train_args(p)
+
+    def run(args: argparse.Namespace) -> int:
+        from .classifier import train_classifier
+
+        _setup_torch(args)
+        cfg = task_config_from_args(args)
+        _, windows, norm = _load_data(cfg)
+        out = Path(args.out)
+        clf = train_classifier(cfg, windows.x, windows.values, norm, out / "runs" / "classifier", args.resume, not args.no_progress)
+        _export(out, "classifier", clf, cfg.classifier.train.steps, norm)
+        return 0
+
+    return run
+
+
+@register_subcommand("train-iql", "train the IQL critic Q(s, a)")
+def _train_iql(p: argparse.ArgumentParser) -> Handler:
+    _train_args(p)
+
+    def run(args: argparse.Namespace) -> int:
+        from .datasets import load_dataset
+        from .iql import train_iql
+
+        _setup_torch(args)
+        cfg = task_config_from_args(args)
+        data = load_dataset(cfg.dataset.path, cfg.dataset.source)
+        out = Path(args.out)
+        critic = train_iql(cfg, data, out / "runs" / "iql", args.resume, not args.no_progress)
+        _export(out, "iql", critic, cfg.iql.train.steps)
+        return 0
+
+    return run
+
+
+@register_subcommand("eval-teacher", "run the teacher as a policy in MuJoCo and measure decision latency")
+def _eval_teacher(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("--artifacts", default="artifacts/halfcheetah", help="directory holding teacher.json and classifier.json")
+    p.add_argument("--episodes", type=int, help="episodes (default: config eval.episodes)")
+    p.add_argument("--max-steps", type=int, help="env steps per episode (default: config eval.max_steps = 1000)")
+    p.add_argument("--guidance-weight", type=float, help="classifier guidance w_cg (default: config sampling.guidance_weight)")
+    p.add_argument("--latency-decisions", type=int, default=20, help="timed single-state decisions at num_candidates")
+    p.add_argument("--report", required=True, help="output JSON")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument("--no-progress", action="store_true", help="hide tqdm bars")
+
+    def run(args: argparse.Namespace) -> int:
+        from .classifier import ReturnClassifier
+        from .rollout import evaluate_teacher, measure_latency
+        from .teacher import Teacher
+
+        _setup_torch(args)
+        art = Path(args.artifacts)
+        teacher = Teacher.load(art / "teacher.json")
+        clf = ReturnClassifier.load(art / "classifier.json")
+        cfg = teacher.cfg
+        ev = cfg.eval.model_copy(update={k: v for k, v in {"episodes": args.episodes, "max_steps": args.max_steps}.items() if v})
+        sampling = cfg.sampling if args.guidance_weight is None else cfg.sampling.model_copy(update={"guidance_weight": args.guidance_weight})
+        result = {
+            "latency": measure_latency(teacher, clf, sampling, args.latency_decisions),
+            "eval": evaluate_teacher(teacher, clf, sampling, ev, progress=not args.no_progress),
+            "threads": args.threads,
+        }
+        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.report).write_text(json.dumps(result, indent=1))
+        print(json.dumps({k: v for k, v in result["eval"].items() if k != "episode_returns"}, indent=1))
+        return 0
+
+    return run
+
+
+def _discover_extensions() -> None:
+    import dnk_training
+
+    for mod in pkgutil.iter_modules(dnk_training.__path__):
+        if mod.name.startswith("cli_"):
+            importlib.import_module(f"dnk_training.{mod.name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    _discover_extensions()
+    parser = argparse.ArgumentParser(prog="dnk-train", description="DNK offline training pipeline")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, s in SUBCOMMANDS.items():
+        sp = sub.add_parser(name, help=s.help, description=s.help)
+        sp.set_defaults(handler=s.configure(sp))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except (ValueError, FileNotFoundError) as e:
+        print(f"dnk-train {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
