@@ -1,0 +1,45 @@
+"""Planner-core configuration (pydantic): units and ranges live in the field descriptions."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PlannerConfig(BaseModel):
+    """How many candidates to draw, how noisy, and how the student runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    num_candidates: int = Field(64, ge=1, le=1024, description="Candidate trajectories per decision, N (1..1024).")
+    temperature: float = Field(
+        0.5, ge=0.0, le=2.0, description="Std of the prior noise in normalized units (0..2); 0 = deterministic."
+    )
+    seed: int = Field(0, ge=0, description="Seed of the prior noise generator; same seed = bit-identical replay.")
+    provider: Literal["auto", "cpu", "cuda", "tensorrt"] = Field(
+        "auto", description="onnxruntime execution provider used by Planner.from_files."
+    )
+    threads: int = Field(1, ge=1, le=16, description="onnxruntime intra-op threads (1..16) for Planner.from_files.")
+
+
+class GeometricScoreConfig(BaseModel):
+    """Weights of the arm's geometric score (clearance reward, effort penalty, goal progress)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    safety_margin: float = Field(
+        0.03, ge=0.0, le=0.5, description="m (0..0.5); a candidate with any point closer than this is rejected."
+    )
+    clearance_saturation: float = Field(
+        0.15, gt=0.0, le=2.0, description="m (0..2]; clearance beyond the margin + this earns no extra reward."
+    )
+    w_clearance: float = Field(1.0, ge=0.0, le=1e3, description="1/m; weight of the summed saturating clearance.")
+    w_effort: float = Field(
+        0.05, ge=0.0, le=1e3,
+        description="s^2/m^2; weight of mean squared velocity + mean squared acceleration along the path.",
+    )
+    w_progress: float = Field(
+        10.0, ge=0.0, le=1e4, description="1/m; weight of (start-to-goal minus end-to-goal) distance."
+    )
+    dt: float = Field(0.05, gt=0.0, le=1.0, description="s (0..1]; time between waypoints (20 Hz = 0.05).")

@@ -1,0 +1,158 @@
+"""The planner core: priors -> ONE batched student call -> candidates -> scores -> decision.
+
+Every front end (ROS node, MuJoCo bridge, bag replay) calls `Planner.plan`; none
+re-implements priors, inference or scoring (docs/interfaces.md, "Planner core").
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dnk_planner.config import PlannerConfig
+from dnk_planner.geometry import ObstacleSet
+from dnk_planner.manifest import load_model
+from dnk_planner.onnx_runtime import OnnxModel
+from dnk_planner.priors import Normalizer, PriorBuilder, check_values, fixed_entries, impose_fixed
+from dnk_planner.selectors import ClassifierSelector, CriticSelector, GeometricSelector, Selector
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the world looks like now: context values keyed as the manifest's `fixed.source`."""
+
+    values: Mapping[str, np.ndarray]
+    obstacles: ObstacleSet | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One planning result, all arrays in raw units and owned by the decision (not reused buffers).
+
+    When every candidate is rejected (feasible=False): best_index = -1, action = the hold
+    action and trajectory = the hold trajectory (see `Planner.plan`), never a rejected plan.
+    """
+
+    action: np.ndarray          # (action dim,)
+    trajectory: np.ndarray      # (H, D)
+    candidates: np.ndarray      # (N, H, D)
+    scores: np.ndarray          # (N,) float64, -inf = rejected
+    best_index: int
+    feasible: bool
+    timing: dict[str, float] = field(default_factory=dict)  # prior_ms, inference_ms, scoring_ms, total_ms
+
+
+class Planner:
+    """Holds the student, the selector and all per-decision buffers (allocated once)."""
+
+    def __init__(self, student: OnnxModel, selector: Selector, config: PlannerConfig | None = None) -> None:
+        self.config = config or PlannerConfig()
+        m = student.manifest
+        if m.role != "student":
+            raise ValueError(f"model {m.model_id!r} has role {m.role!r}. Fix: pass the role='student' model first.")
+        self.student = student
+        self.manifest = m
+        self.selector = selector
+        selector.bind(m)
+        n = self.config.num_candidates
+        self.priors = PriorBuilder(m, n, self.config.seed, self.config.temperature)
+        self.normalizer = Normalizer(m)
+        self.entries = fixed_entries(m)
+        self._out = np.empty((n, m.horizon, m.dim), dtype=np.float32)
+        self._raw = np.empty_like(self._out)
+        self._act_cols = m.column_slices[m.action.column]
+        self._act_row = m.action.row
+        # Hold = keep the current value of the action column if the context provides it
+        # (arm: current ee_position), else a zero action (locomotion: no torque).
+        self._hold_source = next(
+            (f.source for f in m.fixed if f.column == m.action.column), None
+        )
+
+    @classmethod
+    def from_files(
+        cls,
+        student_path: str | Path,
+        selector: Selector | str | Path | None = None,
+        config: PlannerConfig | None = None,
+    ) -> Planner:
+        """Load the student (and a critic/classifier if `selector` is a model path).
+
+        selector=None picks GeometricSelector for arm students; locomotion needs a
+        critic or classifier (object or .onnx/.json path).
+        """
+        config = config or PlannerConfig()
+        student = load_model(student_path, provider=config.provider, threads=config.threads)
+        if selector is None:
+            if student.manifest.task != "arm":
+                raise ValueError(
+                    f"student {student.manifest.model_id!r} is a {student.manifest.task!r} model: no default "
+                    f"selector. Fix: pass selector=<critic or classifier .onnx> or a selector object."
+                )
+            selector = GeometricSelector()
+        elif isinstance(selector, (str, Path)):
+            scorer = load_model(selector, provider=config.provider, threads=config.threads)
+            selector = CriticSelector(scorer) if scorer.manifest.role == "critic" else ClassifierSelector(scorer)
+        return cls(student, selector, config)
+
+    def _validate(self, ctx: Context) -> dict[str, np.ndarray]:
+        if not isinstance(ctx, Context):
+            raise ValueError(f"plan() needs a Context, got {type(ctx).__name__}. Fix: wrap values in Context(...).")
+        if ctx.obstacles is not None and not isinstance(ctx.obstacles, ObstacleSet):
+            raise ValueError(
+                f"Context.obstacles is a {type(ctx.obstacles).__name__}. Fix: build it with ObstacleSet.from_shapes."
+            )
+        return check_values(self.manifest, ctx.values)
+
+    def plan(self, ctx: Context) -> Decision:
+        """One decision: N priors, one student call, exact fixed entries, scores, argmax.
+
+        Raises ValueError naming the context key for missing / mis-shaped / non-finite
+        inputs. NaN scores count as rejected. Timing: prior_ms covers validation and
+        noise; inference_ms the ONNX call plus denormalization and re-imposing fixed
+        entries; scoring_ms the selector and argmax.
+        """
+        t0 = time.perf_counter()
+        values = self._validate(ctx)
+        prior = self.priors.build(values)
+        t1 = time.perf_counter()
+
+        self.student.run_into({"trajectory": self._out}, prior=prior)
+        raw = self.normalizer.denormalize(self._out, out=self._raw)
+        impose_fixed(raw, self.entries, values)  # exact raw context, free of normalization round-off
+        t2 = time.perf_counter()
+
+        scores = np.asarray(self.selector.score(raw, ctx), dtype=np.float64)
+        if scores.shape != (raw.shape[0],):
+            raise ValueError(f"selector returned scores of shape {scores.shape}, expected ({raw.shape[0]},)")
+        scores = np.where(np.isnan(scores), -np.inf, scores)
+        best = int(np.argmax(scores))
+        feasible = bool(np.isfinite(scores[best]))
+        candidates = raw.copy()  # the decision must not change when the buffers are reused
+        if feasible:
+            trajectory = candidates[best].copy()
+            action = trajectory[self._act_row, self._act_cols].copy()
+        else:
+            best = -1
+            action, trajectory = self._hold(values, candidates)
+        t3 = time.perf_counter()
+        timing = {
+            "prior_ms": (t1 - t0) * 1e3,
+            "inference_ms": (t2 - t1) * 1e3,
+            "scoring_ms": (t3 - t2) * 1e3,
+            "total_ms": (t3 - t0) * 1e3,
+        }
+        return Decision(action, trajectory, candidates, scores, best, feasible, timing)
+
+    def _hold(self, values: dict[str, np.ndarray], candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Hold action and a stay-put trajectory: row 0 (context-exact) repeated, action column = hold."""
+        if self._hold_source is not None:
+            action = values[self._hold_source].copy()
+        else:
+            action = np.zeros(self._act_cols.stop - self._act_cols.start, dtype=np.float32)
+        trajectory = np.repeat(candidates[0, :1], candidates.shape[1], axis=0)
+        trajectory[:, self._act_cols] = action
+        return action, trajectory
