@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +65,8 @@ def export_onnx(
     module = module.eval()
     example = make_inputs(2, torch.Generator().manual_seed(seed))
     tmp = path.with_name(path.stem + ".tmp.onnx")
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter is chosen on purpose
         torch.onnx.export(
             module,
             tuple(example.values()),
@@ -73,7 +75,7 @@ def export_onnx(
             output_names=[output],
             dynamic_axes={**{k: {0: "batch"} for k in example}, output: {0: "batch"}},
             opset_version=opset,
-            dynamo=False,
+            dynamo=False,  # deterministic graphs for these small MLP/conv nets, no torch.export tracing quirks
         )
     try:
         err = _parity(module, tmp, make_inputs, output, seed + 1)
@@ -140,6 +142,18 @@ def export_student(
     return export_onnx(student, path, make_inputs, "trajectory", fields, tol=tol)
 
 
+class ClassifierAtZero(nn.Module):
+    """Return classifier evaluated at diffusion step 0 with a batch-shaped step tensor (traceable)."""
+
+    def __init__(self, classifier: nn.Module) -> None:
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, trajectory: torch.Tensor) -> torch.Tensor:
+        t = torch.zeros_like(trajectory[:, 0, 0], dtype=torch.long)
+        return self.classifier(trajectory, t)
+
+
 def export_classifier(
     classifier: nn.Module,
     path: str | Path,
@@ -151,7 +165,7 @@ def export_classifier(
     provenance: dict[str, str],
     tol: float = PARITY_TOL,
 ) -> tuple[ModelManifest, float]:
-    """Selector: normalized trajectory [B,H,D] -> value [B]; `classifier` must already fix t = 0."""
+    """Selector: normalized trajectory [B,H,D] -> value [B] = classifier(trajectory, t=0)."""
     d = layout.dim
 
     def make_inputs(b: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
@@ -159,7 +173,7 @@ def export_classifier(
 
     fields = {"model_id": model_id, "role": "classifier", **_layout_fields(layout, horizon, normalizer, task),
               "provenance": _provenance(provenance)}
-    return export_onnx(classifier, path, make_inputs, "value", fields, tol=tol)
+    return export_onnx(ClassifierAtZero(classifier), path, make_inputs, "value", fields, tol=tol)
 
 
 def export_critic(

@@ -22,7 +22,7 @@ from dnk_training.configs import LayoutConfig
 from dnk_training.students.common import Student, StudentConfig, ema_copy, mlp
 
 TeacherStep = Callable[[torch.Tensor, int], torch.Tensor]
-"""(x_t [B,H,D] with fixed entries set, t in 1..K) -> x_{t-1}: one deterministic teacher ODE step."""
+"""(x_n [B,H,D] with fixed entries set, n in 1..K) -> x_{n-1}: one deterministic teacher ODE step."""
 
 
 class ConsistencyConfig(StudentConfig):
@@ -37,16 +37,17 @@ class ConsistencyConfig(StudentConfig):
     loss: LossConfig = LossConfig(w_min=1.0, w_max=1.0)
 
 
-def ddim_step(eps_fn: Callable[[torch.Tensor, int], torch.Tensor], abar: torch.Tensor) -> TeacherStep:
+def ddim_step(x0_fn: Callable[[torch.Tensor, int], torch.Tensor], abar: torch.Tensor) -> TeacherStep:
     """Deterministic DDIM step (the probability-flow ODE discretized on the DDPM grid).
 
-    abar: [K + 1] cumulative alphas with abar[0] = 1; eps_fn(x_t, t) is the teacher's noise prediction.
+    abar: [K + 1] cumulative alphas with abar[0] = 1 (index n = teacher step n - 1);
+    x0_fn(x_n, n) is the teacher's clean-trajectory prediction at grid index n in 1..K.
     """
 
-    def step(x: torch.Tensor, t: int) -> torch.Tensor:
-        eps = eps_fn(x, t)
-        x0 = (x - (1 - abar[t]).sqrt() * eps) / abar[t].sqrt()
-        return abar[t - 1].sqrt() * x0 + (1 - abar[t - 1]).sqrt() * eps
+    def step(x: torch.Tensor, n: int) -> torch.Tensor:
+        x0 = x0_fn(x, n)
+        eps = (x - abar[n].sqrt() * x0) / (1 - abar[n]).sqrt()
+        return abar[n - 1].sqrt() * x0 + (1 - abar[n - 1]).sqrt() * eps
 
     return step
 

@@ -49,6 +49,7 @@ class KDMFStudent(Student):
         self.radius_logit = nn.Parameter(torch.full((self.num_pairs,), 2.0))  # r = sigmoid(2) ~ 0.88
         self.angle = nn.Parameter(0.1 * torch.randn(self.num_pairs))
 
+    @torch.no_grad()
     def eigenvalues(self) -> torch.Tensor:
         """Complex eigenvalues of the diagonal factor (for tests and plots)."""
         r = torch.sigmoid(self.radius_logit)

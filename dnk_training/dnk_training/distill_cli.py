@@ -1,0 +1,423 @@
+"""Distillation subcommands of dnk-train: gen-pairs, train-student, export, distill-report.
+
+    dnk-train gen-pairs --task halfcheetah --artifacts artifacts/halfcheetah --split train
+    dnk-train train-student --model fdk --artifacts artifacts/halfcheetah [--resume]
+    dnk-train export --artifacts artifacts/halfcheetah --models fdk kdm kdmf cd ct --selectors
+    dnk-train distill-report --artifacts artifacts/halfcheetah --out reports/distill
+
+Layout, horizon, normalizer and the DDPM schedule always come from the trained teacher, so
+students, pairs and the teacher cannot disagree. ``small`` / ``paper`` presets only change scale.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, Field
+
+from dnk_training.checkpoints import CheckpointManager, load_checkpoint
+from dnk_training.configs import LayoutConfig, TrainConfig
+from dnk_training.datasets import load_dataset, make_windows
+from dnk_training.diffusion import Schedule
+from dnk_training.losses import LossConfig
+from dnk_training.pairs import PairsConfig, generate_pairs, load_pairs, quality_weights
+from dnk_training.students import (
+    ConsistencyConfig,
+    ConsistencyStudent,
+    FDKConfig,
+    FDKStudent,
+    KDMConfig,
+    KDMFConfig,
+    KDMFStudent,
+    KDMStudent,
+    Student,
+    ddim_step,
+)
+from dnk_training.students.common import PairTensors, make_state, make_step_fn
+from dnk_training.trainer import run_training
+
+MODELS = ("fdk", "kdm", "kdmf", "cd", "ct")
+ModelName = Literal["fdk", "kdm", "kdmf", "cd", "ct"]
+
+
+class DistillConfig(BaseModel):
+    """Scale of one distillation run; every student gets the same architecture sizes and budget."""
+
+    num_pairs: int = Field(ge=1, description="training pairs (paper: 500,000)")
+    heldout_pairs: int = Field(ge=1, description="pairs from held-out episodes for fidelity metrics")
+    heldout_frac: float = Field(0.1, gt=0, lt=1, description="fraction of episodes (the last ones) held out")
+    chunk_size: int = Field(512, ge=1, description="pairs per resumable chunk")
+    teacher_batch: int = Field(256, ge=1, description="priors per teacher call")
+    latent_dim: int = Field(64, ge=2, description="m, shared by all Koopman students")
+    rank: int = Field(32, ge=1, description="r, FDK modes")
+    hidden: int = Field(256, ge=8, description="MLP width, shared by all students")
+    depth: int = Field(2, ge=1, description="MLP hidden layers, shared by all students")
+    train: TrainConfig
+
+
+PRESETS: dict[str, DistillConfig] = {
+    # CPU minutes on one core: a few thousand pairs, a few thousand steps.
+    "small": DistillConfig(
+        num_pairs=16384, heldout_pairs=1024,
+        train=TrainConfig(steps=4000, batch_size=64, lr=1e-3, log_every=50, ckpt_every=1000),
+    ),
+    # Paper: 500k pairs, batch 64, 200 epochs = 200 * 500000 / 64 steps.
+    "paper": DistillConfig(
+        num_pairs=500_000, heldout_pairs=10_000, chunk_size=4096,
+        train=TrainConfig(steps=1_562_500, batch_size=64, lr=1e-3, log_every=1000, ckpt_every=50_000),
+    ),
+}
+
+
+class Paths:
+    """Where each artifact lives under artifacts/<task>/ (B's teacher files + this part's outputs)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.teacher = self.root / "teacher.json"
+        self.classifier = self.root / "classifier.json"
+        self.iql = self.root / "iql.json"
+        self.pairs = self.root / "pairs"
+        self.runs = self.root / "student_runs"
+        self.students = self.root / "students"
+        self.selectors = self.root / "selectors"
+
+    def run(self, model: str) -> Path:
+        return self.runs / model
+
+
+def _load_teacher(paths: Paths):
+    from dnk_training.classifier import ReturnClassifier
+    from dnk_training.teacher import Teacher
+
+    for p in (paths.teacher, paths.classifier):
+        if not p.is_file():
+            raise FileNotFoundError(f"{p} not found; train the teacher and classifier first (dnk-train teacher/classifier)")
+    return Teacher.load(paths.teacher), ReturnClassifier.load(paths.classifier)
+
+
+def _abar(teacher_cfg) -> torch.Tensor:
+    """[K+1] cumulative alphas with abar[0] = 1 from the teacher's own schedule."""
+    d = teacher_cfg.teacher.diffusion
+    sched = Schedule(d.steps, d.beta_schedule)
+    return torch.cat([torch.ones(1), sched.sqrt_ac.double().pow(2).float()])
+
+
+def build_student(
+    model: ModelName, layout: LayoutConfig, horizon: int, dcfg: DistillConfig, abar: torch.Tensor, teacher_step=None
+) -> Student:
+    """Student of the given kind with the shared sizes of dcfg."""
+    shared = {"latent_dim": dcfg.latent_dim, "hidden": dcfg.hidden, "depth": dcfg.depth}
+    if model == "fdk":
+        return FDKStudent(layout, horizon, FDKConfig(**shared, rank=dcfg.rank))
+    if model == "kdm":
+        return KDMStudent(layout, horizon, KDMConfig(**shared))
+    if model == "kdmf":
+        return KDMFStudent(layout, horizon, KDMFConfig(**shared))
+    if model in ("cd", "ct"):
+        return ConsistencyStudent(layout, horizon, abar, ConsistencyConfig(**shared), mode=model, teacher_step=teacher_step)
+    raise ValueError(f"--model {model!r} unknown; choose one of {MODELS}")
+
+
+def teacher_ode_step(teacher, classifier, guidance_weight: float):
+    """The teacher's deterministic probability-flow step (DDIM on its grid), guided like its sampler."""
+    abar = _abar(teacher.cfg)
+    sched = teacher.schedule
+    clip = teacher.cfg.teacher.diffusion.clip_x0
+
+    def x0_fn(x: torch.Tensor, n: int) -> torch.Tensor:
+        i = n - 1  # teacher step index
+        t = torch.full((x.shape[0],), i, dtype=torch.long)
+        with torch.no_grad():
+            x0 = teacher.ema(x, t)
+        if guidance_weight > 0:
+            with torch.enable_grad():
+                xg = x.detach().requires_grad_(True)
+                grad = torch.autograd.grad(classifier(xg, t).sum(), xg)[0]
+            x0 = x0 + guidance_weight * sched.guide_scale[i] * grad
+        if clip is not None:
+            x0 = x0.clamp(-clip, clip)
+        return teacher.conditioning.reimpose(x0, x).detach()
+
+    return ddim_step(x0_fn, abar)
+
+
+def _split_windows(teacher, heldout_frac: float) -> tuple[np.ndarray, np.ndarray]:
+    """Normalized dataset windows of the training episodes and of the last heldout_frac episodes."""
+    ds = teacher.cfg.dataset
+    data = load_dataset(ds.path, ds.source)
+    w = make_windows(data, ds.horizon, ds.discount, ds.terminal_penalty, ds.drop_short_episodes)
+    n_ep = int(w.episode_of.max()) + 1
+    cut = int(round(n_ep * (1 - heldout_frac)))
+    x = teacher.normalizer.normalize(w.x)
+    return x[w.episode_of < cut], x[w.episode_of >= cut]
+
+
+def cmd_gen_pairs(args: argparse.Namespace) -> int:
+    torch.set_num_threads(args.threads)
+    paths = Paths(args.artifacts)
+    dcfg = PRESETS[args.preset]
+    teacher, classifier = _load_teacher(paths)
+    train_w, held_w = _split_windows(teacher, dcfg.heldout_frac)
+    windows = train_w if args.split == "train" else held_w
+    n = args.num_pairs or (dcfg.num_pairs if args.split == "train" else dcfg.heldout_pairs)
+    cfg = PairsConfig(num_pairs=n, chunk_size=dcfg.chunk_size, batch_size=dcfg.teacher_batch,
+                      seed=args.seed + (0 if args.split == "train" else 1_000_003))
+    gw = teacher.cfg.sampling.guidance_weight
+
+    def teach(prior: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        return teacher.sample(prior, guidance_weight=gw, generator=gen, classifier=classifier)
+
+    def score(x0: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return classifier(x0, 0)
+
+    meta = {"teacher": str(paths.teacher), "classifier": str(paths.classifier), "split": args.split,
+            "guidance_weight": gw, "heldout_frac": dcfg.heldout_frac, "windows": int(windows.shape[0])}
+    out = paths.pairs / args.split
+    deadline = time.monotonic() + args.max_minutes * 60 if args.max_minutes else None
+    t0 = time.monotonic()
+    while True:
+        index = generate_pairs(out, windows, teacher.conditioning.mask.numpy(), teach, score, cfg, meta, max_chunks=1)
+        if index["total"] >= n or (deadline is not None and time.monotonic() > deadline):
+            break
+    print(json.dumps({"split": args.split, "pairs": index["total"], "target": n, "wall_s": round(time.monotonic() - t0, 1)}))
+    return 0
+
+
+def _pair_tensors(pairs_dir: Path, loss: LossConfig) -> PairTensors:
+    p = load_pairs(pairs_dir)
+    return PairTensors(
+        prior=torch.as_tensor(p["prior"]),
+        target=torch.as_tensor(p["target"]),
+        weight=torch.as_tensor(quality_weights(p["q"], loss.w_min, loss.w_max)),
+        window=torch.as_tensor(p["window"]),
+    )
+
+
+def _student_meta(model: str, preset: str, dcfg: DistillConfig, teacher, pairs_dir: Path, n_pairs: int) -> dict:
+    return {
+        "kind": "student", "model": model, "preset": preset, "distill_config": dcfg.model_dump(),
+        "task_config": teacher.cfg.model_dump(), "normalizer": teacher.normalizer.to_dict(),
+        "pairs": str(pairs_dir), "num_pairs": n_pairs,
+    }
+
+
+def cmd_train_student(args: argparse.Namespace) -> int:
+    torch.set_num_threads(args.threads)
+    paths = Paths(args.artifacts)
+    dcfg = PRESETS[args.preset]
+    if args.steps:
+        dcfg = dcfg.model_copy(update={"train": dcfg.train.model_copy(update={"steps": args.steps})})
+    teacher, classifier = _load_teacher(paths)
+    step = teacher_ode_step(teacher, classifier, teacher.cfg.sampling.guidance_weight) if args.model == "cd" else None
+    model = build_student(args.model, teacher.cfg.layout, teacher.horizon, dcfg, _abar(teacher.cfg), step)
+    data = _pair_tensors(paths.pairs / "train", model.cfg.loss)
+    state = make_state(model, dcfg.train, _student_meta(args.model, args.preset, dcfg, teacher, paths.pairs / "train", len(data)))
+    t0 = time.monotonic()
+    done = run_training(args.model, state, make_step_fn(model, data, dcfg.train, state), dcfg.train,
+                        paths.run(args.model), resume=args.resume)
+    print(json.dumps({"model": args.model, "steps": done, "pairs": len(data), "wall_s": round(time.monotonic() - t0, 1)}))
+    return 0
+
+
+def load_student(run_dir: Path) -> tuple[Student, dict]:
+    """Rebuild a student from its latest checkpoint (config read from the checkpoint itself)."""
+    from dnk_training.checkpoints import read_meta
+    from dnk_training.configs import TaskConfig
+
+    latest = CheckpointManager(run_dir / "checkpoints").latest()
+    if latest is None:
+        raise FileNotFoundError(f"{run_dir}/checkpoints holds no checkpoint; run dnk-train train-student first")
+    meta = read_meta(latest)
+    task = TaskConfig.model_validate(meta["task_config"])
+    dcfg = DistillConfig.model_validate(meta["distill_config"])
+    model = build_student(meta["model"], task.layout, task.dataset.horizon, dcfg, _abar(task))
+    load_checkpoint(latest, {"student": model})
+    return model.eval(), meta
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from dnk_training.export import export_classifier, export_critic, export_student
+    from dnk_training.normalizer import Normalizer
+
+    torch.set_num_threads(args.threads)
+    paths = Paths(args.artifacts)
+    results = {}
+    for name in args.models:
+        model, meta = load_student(paths.run(name))
+        from dnk_training.configs import TaskConfig
+
+        task = TaskConfig.model_validate(meta["task_config"])
+        norm = Normalizer.from_dict(meta["normalizer"])
+        prov = {"dataset": task.dataset.path, "teacher": str(paths.teacher), "method": name,
+                "config": json.dumps(meta["distill_config"]), "pairs": f"{meta['num_pairs']} from {meta['pairs']}",
+                "steps": str(meta["step"]), "preset": meta["preset"]}
+        _, err = export_student(model, paths.students / f"{name}.onnx", f"{task.name}-{name}", task.layout,
+                                task.dataset.horizon, norm, task.task, prov)
+        results[name] = err
+    if args.selectors:
+        from dnk_training.classifier import ReturnClassifier
+        from dnk_training.iql import IQLCritic
+
+        clf = ReturnClassifier.load(paths.classifier)
+        task = clf.cfg
+        prov = {"dataset": task.dataset.path, "teacher": str(paths.teacher), "method": "return classifier at t=0"}
+        _, results["classifier"] = export_classifier(clf, paths.selectors / "classifier.onnx", f"{task.name}-classifier",
+                                                     task.layout, task.dataset.horizon, clf.normalizer, task.task,
+                                                     {**prov, "source": str(paths.classifier)})
+        critic = IQLCritic.load(paths.iql)
+        _, results["critic"] = export_critic(critic, paths.selectors / "critic.onnx", f"{task.name}-iql-critic",
+                                             task.layout, task.dataset.horizon, clf.normalizer, task.task,
+                                             {**prov, "method": "IQL min(Q1, Q2)", "source": str(paths.iql)})
+    print(json.dumps({"max_abs_error": results}))
+    return 0
+
+
+def fidelity(pred: np.ndarray, target: np.ndarray, free: np.ndarray, act: slice, act_row: int) -> dict[str, float]:
+    """Teacher-fidelity errors in normalized units: MSE over the free (non-fixed) entries, first-action MSE."""
+    err = (pred - target) ** 2
+    return {"traj_mse": float(err[:, free].mean()), "first_action_mse": float(err[:, act_row, act].mean())}
+
+
+def _timed(fn, runs: int, warmup: int) -> dict[str, float]:
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - t0) * 1e3)
+    return {"median_ms": float(np.median(ts)), "p95_ms": float(np.percentile(ts, 95)), "runs": runs}
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Fidelity on held-out pairs and latency, measured on the exported ONNX files the planner loads."""
+    from dnk_planner.manifest import load_model
+    from dnk_training.logging_utils import read_scalars
+
+    torch.set_num_threads(args.threads)
+    paths = Paths(args.artifacts)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    teacher, classifier = _load_teacher(paths)
+    held = load_pairs(paths.pairs / "heldout")
+    prior, target = held["prior"], held["target"]
+    free = ~teacher.conditioning.mask.numpy()
+    act = teacher.cfg.layout.column_slice(teacher.cfg.layout.action.column)
+    row = teacher.cfg.layout.action.row
+    batch = prior[:64]
+    report: dict = {
+        "heldout_pairs": int(prior.shape[0]),
+        "target_variance_free": float(target[:, free].var()),
+        "target_variance_first_action": float(target[:, row, act].var()),
+        "threads": args.threads,
+        "students": {},
+    }
+    for name in args.models:
+        onnx = load_model(paths.students / f"{name}.onnx", provider="cpu", threads=args.threads)
+        pred = np.concatenate([onnx.run(prior=prior[i:i + 1024])["trajectory"] for i in range(0, len(prior), 1024)])
+        entry = fidelity(pred, target, free, act, row)
+        entry["latency_b64"] = _timed(lambda: onnx.run(prior=batch), args.latency_runs, 20)
+        _, meta = load_student(paths.run(name))
+        entry["train_steps"] = int(meta["step"])
+        entry["train_pairs"] = int(meta["num_pairs"])
+        scal = read_scalars(paths.run(name) / "scalars.csv")
+        entry["final_train_loss"] = scal[f"{name}/loss"][1][-1]
+        report["students"][name] = entry
+        print(name, json.dumps(entry))
+    gw = teacher.cfg.sampling.guidance_weight
+    pt = torch.as_tensor(batch)
+    gen = torch.Generator().manual_seed(0)
+    report["teacher_latency_b64"] = _timed(
+        lambda: teacher.sample(pt, guidance_weight=gw, generator=gen, classifier=classifier), args.teacher_runs, 2)
+    report["teacher_latency_b64"]["steps"] = teacher.steps
+    print("teacher", json.dumps(report["teacher_latency_b64"]))
+    (out / "report.json").write_text(json.dumps(report, indent=1))
+    _plot_report(report, paths, args.models, out)
+    return 0
+
+
+def _plot_report(report: dict, paths: Paths, models: list[str], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dnk_training.logging_utils import read_scalars
+
+    st = report["students"]
+    fig, ax = plt.subplots(1, 4, figsize=(17, 3.8))
+    ax[0].bar(models, [st[m]["traj_mse"] for m in models])
+    ax[0].set_title("held-out trajectory MSE (free entries, normalized)", fontsize=9)
+    ax[1].bar(models, [st[m]["first_action_mse"] for m in models])
+    ax[1].set_title("held-out first-action MSE (normalized)", fontsize=9)
+    names = [*models, "teacher"]
+    lat = [st[m]["latency_b64"]["median_ms"] for m in models] + [report["teacher_latency_b64"]["median_ms"]]
+    ax[2].bar(names, lat)
+    ax[2].set_yscale("log")
+    ax[2].set_title(f"batch-64 latency, median ms ({report['threads']} thread)", fontsize=9)
+    for m in models:
+        steps, vals = read_scalars(paths.run(m) / "scalars.csv")[f"{m}/pred"]
+        ax[3].plot(steps, vals, label=m, lw=1)
+    ax[3].set_yscale("log")
+    ax[3].set_title("training L_pred (CD/CT: consistency loss)", fontsize=9)
+    ax[3].set_xlabel("step")
+    ax[3].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "distill.png", dpi=110)
+    plt.close(fig)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the distillation subcommands to dnk-train's subparsers."""
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--artifacts", default="artifacts/halfcheetah", help="task artifact dir (teacher.json, classifier.json, iql.json)")
+        p.add_argument("--preset", choices=sorted(PRESETS), default="small", help="scale: small (CPU minutes) or paper")
+        p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+
+    p = sub.add_parser("gen-pairs", help="teacher-target pairs (resumable chunks)")
+    common(p)
+    p.add_argument("--split", choices=("train", "heldout"), default="train", help="episodes the contexts come from")
+    p.add_argument("--num-pairs", type=int, default=None, help="override the preset's pair count")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop after this wall time (rerun resumes)")
+    p.add_argument("--seed", type=int, default=0, help="base seed of the chunks")
+    p.set_defaults(func=cmd_gen_pairs)
+
+    p = sub.add_parser("train-student", help="train one student on the pairs")
+    common(p)
+    p.add_argument("--model", choices=MODELS, required=True)
+    p.add_argument("--steps", type=int, default=None, help="override the preset's step budget")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+    p.set_defaults(func=cmd_train_student)
+
+    p = sub.add_parser("export", help="ONNX + manifest for students (and selectors), parity-checked")
+    common(p)
+    p.add_argument("--models", nargs="*", choices=MODELS, default=list(MODELS))
+    p.add_argument("--selectors", action="store_true", help="also export the IQL critic and the return classifier")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("distill-report", help="held-out teacher fidelity + batch-64 latency of exported students vs the teacher")
+    common(p)
+    p.add_argument("--models", nargs="*", choices=MODELS, default=list(MODELS))
+    p.add_argument("--out", default="reports/distill", help="report directory (report.json, PNGs)")
+    p.add_argument("--latency-runs", type=int, default=200, help="timed onnxruntime calls per student")
+    p.add_argument("--teacher-runs", type=int, default=10, help="timed teacher samples")
+    p.set_defaults(func=cmd_report)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dnk-distill", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""ONNX export: parity per model kind, refusal above tolerance, runtime refuses a wrong manifest."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from dnk_planner.manifest import ModelContractError, load_model
+from dnk_training.classifier import ReturnClassifier
+from dnk_training.configs import load_task_config
+from dnk_training.diffusion import Schedule
+from dnk_training.export import ExportParityError, export_classifier, export_critic, export_student
+from dnk_training.iql import IQLCritic
+from dnk_training.normalizer import Normalizer
+from dnk_training.students import (
+    ConsistencyStudent,
+    FDKConfig,
+    FDKStudent,
+    KDMConfig,
+    KDMFConfig,
+    KDMFStudent,
+    KDMStudent,
+)
+from dnk_training.students.consistency import ConsistencyConfig
+
+CFG = load_task_config(
+    "halfcheetah", "small", {"teacher.unet.model_dim": 8, "classifier.unet.model_dim": 8, "iql.hidden": [32, 32]}
+)
+H, LAYOUT = CFG.dataset.horizon, CFG.layout
+D = LAYOUT.dim
+NORM = Normalizer(np.linspace(-1, 1, D), np.linspace(0.5, 2, D))
+SHARED = {"latent_dim": 8, "hidden": 32, "depth": 1}
+ABAR = torch.cat([torch.ones(1), Schedule(20).sqrt_ac.pow(2)])
+
+
+def _students():
+    return {
+        "fdk": FDKStudent(LAYOUT, H, FDKConfig(**SHARED, rank=4)),
+        "kdm": KDMStudent(LAYOUT, H, KDMConfig(**SHARED)),
+        "kdmf": KDMFStudent(LAYOUT, H, KDMFConfig(**SHARED, num_real=2)),
+        "cd": ConsistencyStudent(LAYOUT, H, ABAR, ConsistencyConfig(**SHARED), mode="cd"),
+        "ct": ConsistencyStudent(LAYOUT, H, ABAR, ConsistencyConfig(**SHARED), mode="ct"),
+    }
+
+
+@pytest.mark.parametrize("kind", ["fdk", "kdm", "kdmf", "cd", "ct"])
+def test_student_export_parity_and_runtime_load(tmp_path, kind):
+    torch.manual_seed(0)
+    model = _students()[kind]
+    manifest, err = export_student(model, tmp_path / f"{kind}.onnx", f"toy-{kind}", LAYOUT, H, NORM, "locomotion",
+                                   {"method": kind})
+    assert err < 1e-4
+    assert manifest.opset >= 17 and manifest.role == "student"
+    loaded = load_model(tmp_path / f"{kind}.json", provider="cpu")
+    prior = np.random.default_rng(0).standard_normal((64, H, D)).astype(np.float32)
+    out = loaded.run(prior=prior)["trajectory"]
+    with torch.no_grad():
+        ref = model(torch.as_tensor(prior)).numpy()
+    assert out.shape == (64, H, D)
+    assert np.abs(out - ref).max() < 1e-4
+    assert np.array_equal(out[:, 0, :17], prior[:, 0, :17])  # fixed obs untouched
+
+
+def test_selector_exports(tmp_path):
+    torch.manual_seed(0)
+    clf = ReturnClassifier(CFG, NORM, value_mean=3.0, value_std=2.0).eval()
+    m, err = export_classifier(clf, tmp_path / "classifier.onnx", "toy-clf", LAYOUT, H, NORM, "locomotion", {})
+    assert err < 1e-4 and m.outputs[0].name == "value"
+    x = np.random.default_rng(1).standard_normal((5, H, D)).astype(np.float32)
+    v = load_model(tmp_path / "classifier.onnx", provider="cpu").run(trajectory=x)["value"]
+    with torch.no_grad():
+        assert np.allclose(v, clf(torch.as_tensor(x), 0).numpy(), atol=1e-4)
+    critic = IQLCritic(CFG, NORM.slice(0, 17), 6).eval()
+    m, err = export_critic(critic, tmp_path / "critic.onnx", "toy-critic", LAYOUT, H, NORM, "locomotion", {})
+    assert err < 1e-4 and [t.name for t in m.inputs] == ["obs", "act"]
+    obs = np.random.default_rng(2).standard_normal((7, 17)).astype(np.float32) * 3
+    act = np.random.default_rng(3).uniform(-1, 1, (7, 6)).astype(np.float32)
+    q = load_model(tmp_path / "critic.onnx", provider="cpu").run(obs=obs, act=act)["q"]
+    with torch.no_grad():
+        assert np.allclose(q, critic(torch.as_tensor(obs), torch.as_tensor(act)).numpy(), atol=1e-4)
+
+
+def test_parity_failure_writes_nothing(tmp_path):
+    with pytest.raises(ExportParityError, match="not written"):
+        export_student(_students()["fdk"], tmp_path / "fdk.onnx", "toy", LAYOUT, H, NORM, "locomotion", {}, tol=0.0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_runtime_refuses_a_wrong_manifest(tmp_path):
+    export_student(_students()["kdm"], tmp_path / "kdm.onnx", "toy", LAYOUT, H, NORM, "locomotion", {})
+    path = tmp_path / "kdm.json"
+    good = json.loads(path.read_text())
+    bad = dict(good, horizon=H + 1)  # manifest says H+1 rows but the graph takes H
+    path.write_text(json.dumps(bad))
+    with pytest.raises(ModelContractError, match="shape"):
+        load_model(path, provider="cpu")
+    path.write_text(json.dumps(dict(good, onnx_sha256="0" * 64)))
+    with pytest.raises(ModelContractError, match="onnx_sha256"):
+        load_model(path, provider="cpu")
