@@ -1,0 +1,259 @@
+"""MuJoCo front end of the planner core: D4RL-style closed-loop evaluation in gymnasium.
+
+Students run through the SAME `dnk_planner.core.Planner` the robot uses (conditioned priors,
+one batched ONNX call, selector, first action); this module only feeds observations in,
+applies the chosen action and times each decision. The teacher is wrapped behind the same
+`Policy` interface so its per-step decision is timed by the same stopwatch.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from tqdm.auto import tqdm
+
+from dnk_planner.config import PlannerConfig
+from dnk_planner.core import Context, Planner
+from dnk_planner.manifest import load_model
+from dnk_planner.selectors import ClassifierSelector, CriticSelector
+from dnk_training.eval.metrics import env_family, normalized_return
+from dnk_training.eval.results import Candidates, EpisodeResult, MethodRun, SeedResult
+
+log = logging.getLogger(__name__)
+
+# Env seeds for evaluation episodes start here so they never coincide with the seeds the
+# offline datasets were collected with (0..469, /work/shared/datasets/README.md).
+ENV_SEED_BASE = 1_000_000
+
+
+class EvalConfig(BaseModel):
+    """One evaluation setting; every method in a Table I run shares it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    env_id: str = Field("HalfCheetah-v5", description="gymnasium MuJoCo env id (HalfCheetah-v5, Walker2d-v5)")
+    seeds: list[int] = Field([0, 1, 2], min_length=1, description="evaluation seeds (runs); Table I std is over these")
+    episodes: int = Field(5, ge=1, le=1000, description="episodes per seed")
+    max_steps: int = Field(1000, ge=1, le=1000, description="control steps per episode at most (D4RL: 1000)")
+    candidate_states: int = Field(4, ge=0, le=64, description="states whose candidates are stored for Fig. 4 (0 = none)")
+    progress: bool = Field(True, description="show a tqdm bar over control steps")
+
+    @field_validator("env_id")
+    @classmethod
+    def _known_env(cls, v: str) -> str:
+        env_family(v)  # raises naming the supported envs
+        return v
+
+    def env_seed(self, seed: int, episode: int) -> int:
+        """Seed of env.reset for one episode: distinct per (seed, episode), disjoint from dataset seeds."""
+        return ENV_SEED_BASE + 1000 * seed + episode
+
+
+@dataclass
+class StepOut:
+    """What a policy returns per control step (a planner Decision satisfies the same fields)."""
+
+    action: np.ndarray
+    candidates: np.ndarray | None = None
+    timing: dict[str, float] = field(default_factory=dict)
+
+
+class Policy(Protocol):
+    """A closed-loop policy the bridge can time: reset per seed, decide per control step."""
+
+    def setting(self) -> dict[str, Any]:
+        """Everything that defines the policy (paths, hashes, planner config): merge key."""
+
+    def reset(self, seed: int) -> None:
+        """Re-seed all randomness; called once per evaluation seed."""
+
+    def decide(self, obs: np.ndarray) -> StepOut:
+        """One decision from the current observation (raw env units)."""
+
+
+class PlannerPolicy:
+    """A student (+ selector) run through the robot's planner core, unchanged."""
+
+    def __init__(self, student_path: str, selector: Literal["critic", "classifier"], selector_path: str,
+                 num_candidates: int = 64, temperature: float = 0.5,
+                 provider: str = "cpu", threads: int = 1) -> None:
+        self.student = load_model(student_path, provider=provider, threads=threads)
+        selector_model = load_model(selector_path, provider=provider, threads=threads)
+        expected_role = {"critic": "critic", "classifier": "classifier"}[selector]
+        if selector_model.manifest.role != expected_role:
+            raise ValueError(
+                f"--selector {selector}: {selector_path} has role {selector_model.manifest.role!r}; "
+                f"pass a {expected_role} model (selectors/{expected_role}.onnx)"
+            )
+        self.selector = (CriticSelector if selector == "critic" else ClassifierSelector)(selector_model)
+        self.selector_model = selector_model
+        self.selector_kind = selector
+        self.num_candidates = num_candidates
+        self.temperature = temperature
+        self.provider = provider
+        self.threads = threads
+        self.planner: Planner | None = None
+
+    def setting(self) -> dict[str, Any]:
+        return {
+            "policy": "planner",
+            "student": self.student.manifest.model_id,
+            "student_sha256": self.student.manifest.onnx_sha256,
+            "selector": self.selector_kind,
+            "selector_model": self.selector_model.manifest.model_id,
+            "selector_sha256": self.selector_model.manifest.onnx_sha256,
+            "num_candidates": self.num_candidates,
+            "temperature": self.temperature,
+            "provider": self.student.providers[0],
+            "threads": self.threads,
+        }
+
+    def reset(self, seed: int) -> None:
+        self.planner = Planner(self.student, self.selector, PlannerConfig(
+            num_candidates=self.num_candidates, temperature=self.temperature, seed=seed,
+            provider=self.provider, threads=self.threads))
+
+    def decide(self, obs: np.ndarray) -> StepOut:
+        d = self.planner.plan(Context(values={"obs": obs}))
+        return StepOut(action=d.action, candidates=d.candidates, timing=d.timing)
+
+
+def host_info() -> dict[str, str]:
+    """Where latencies were measured (they only compare within one host)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"node": platform.node(), "cpu": cpu, "python": platform.python_version()}
+
+
+def _route_mujoco_warnings() -> None:
+    """MuJoCo writes warnings to ./MUJOCO_LOG.TXT by default; send them to logging instead."""
+    mujoco.set_mju_user_warning(lambda msg: log.debug("mujoco: %s", msg))
+
+
+def make_env(env_id: str, max_steps: int) -> gym.Env:
+    """The gymnasium env with its episode limit set to max_steps."""
+    env_family(env_id)  # refuses envs without D4RL reference scores, naming the fix
+    _route_mujoco_warnings()
+    return gym.make(env_id, max_episode_steps=max_steps)
+
+
+def candidate_states(env_id: str, num_states: int, seed: int = 0, stride: int = 50) -> np.ndarray:
+    """Deterministic, policy-independent states for Fig. 4: every `stride` steps of a seeded
+    random-action rollout. Every method sees exactly these states."""
+    env = make_env(env_id, max_steps=1000)
+    rng = np.random.default_rng(seed)
+    obs, _ = env.reset(seed=ENV_SEED_BASE - 1 - seed)
+    states = []
+    while len(states) < num_states:
+        for _ in range(stride):
+            obs, _, terminated, truncated, _ = env.step(rng.uniform(-1, 1, env.action_space.shape))
+            if terminated or truncated:
+                obs, _ = env.reset()
+        states.append(np.asarray(obs, dtype=np.float64))
+    env.close()
+    return np.stack(states)
+
+
+def _checked_action(step: StepOut, space: gym.spaces.Box, where: str) -> np.ndarray:
+    action = np.asarray(step.action, dtype=np.float64).reshape(-1)
+    if action.shape != space.shape:
+        raise ValueError(f"{where}: action has shape {action.shape}, the env needs {space.shape}; "
+                         "check the model manifest's action column")
+    if not np.all(np.isfinite(action)):
+        raise ValueError(f"{where}: non-finite action {action}; the model produced NaN/inf")
+    return np.clip(action, space.low, space.high)
+
+
+def run_seed(policy: Policy, cfg: EvalConfig, seed: int,
+             on_step: Callable[[], None] | None = None) -> SeedResult:
+    """All episodes of one seed; every decide() call is timed with perf_counter."""
+    env = make_env(cfg.env_id, cfg.max_steps)
+    policy.reset(seed)
+    latencies: list[float] = []
+    timing_sums: dict[str, float] = {}
+    episodes = []
+    for ep in range(cfg.episodes):
+        env_seed = cfg.env_seed(seed, ep)
+        obs, _ = env.reset(seed=env_seed)
+        total, length, terminated = 0.0, 0, False
+        for _ in range(cfg.max_steps):
+            t0 = time.perf_counter()
+            step = policy.decide(np.asarray(obs, dtype=np.float64))
+            latencies.append((time.perf_counter() - t0) * 1e3)
+            for k, v in step.timing.items():
+                timing_sums[k] = timing_sums.get(k, 0.0) + float(v)
+            action = _checked_action(step, env.action_space, f"seed {seed} episode {ep} step {length}")
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            length += 1
+            if on_step is not None:
+                on_step()
+            if terminated or truncated:
+                break
+        episodes.append(EpisodeResult(
+            episode=ep, env_seed=env_seed, episode_return=total, length=length, terminated=bool(terminated),
+            normalized=float(normalized_return(total, cfg.env_id, cfg.max_steps))))
+    env.close()
+    n = max(len(latencies), 1)
+    return SeedResult(seed=seed, episodes=episodes, latency_ms=[round(x, 5) for x in latencies],
+                      timing_mean_ms={k: v / n for k, v in timing_sums.items()})
+
+
+def collect_candidates(policy: Policy, states: np.ndarray, seed: int = 0) -> Candidates:
+    """The policy's candidate set for each fixed state (Fig. 4)."""
+    policy.reset(seed)
+    trajs = []
+    for s in states:
+        step = policy.decide(s)
+        if step.candidates is None:
+            raise ValueError("the policy returned no candidates; Fig. 4 needs its (N, H, D) batch")
+        trajs.append(np.round(np.asarray(step.candidates, dtype=np.float64), 5).tolist())
+    return Candidates(states=states.tolist(), trajectories=trajs)
+
+
+def evaluate(policy: Policy, method: str, cfg: EvalConfig, resume: MethodRun | None = None,
+             checkpoint: Callable[[MethodRun], None] | None = None) -> MethodRun:
+    """Evaluate a policy over cfg.seeds x cfg.episodes, checkpointing after every seed.
+
+    `resume` is a previous (partial) run of the same method and setting; its finished seeds
+    are kept and skipped.
+    """
+    run = MethodRun(method=method, env_id=cfg.env_id, max_steps=cfg.max_steps,
+                    setting=policy.setting(), host=host_info())
+    if resume is not None:
+        if (resume.env_id, resume.max_steps, resume.setting, resume.host) != (
+                run.env_id, run.max_steps, run.setting, run.host):
+            raise ValueError(
+                f"cannot resume {method!r}: the existing results were made with another env, max_steps, "
+                "policy setting or host; write to a new --out file or use another --method label")
+        done = {s.seed for s in resume.seeds if len(s.episodes) == cfg.episodes}
+        run.seeds = [s for s in resume.seeds if s.seed in done]
+        run.candidates = resume.candidates
+    todo = [s for s in cfg.seeds if s not in {r.seed for r in run.seeds}]
+    if run.candidates is None and cfg.candidate_states > 0:
+        run.candidates = collect_candidates(policy, candidate_states(cfg.env_id, cfg.candidate_states))
+    bar = tqdm(total=len(todo) * cfg.episodes * cfg.max_steps, desc=method, unit="step",
+               disable=not cfg.progress, mininterval=2.0)
+    try:
+        for seed in todo:
+            result = run_seed(policy, cfg, seed, on_step=lambda: bar.update(1))
+            run.seeds = sorted(run.seeds + [result], key=lambda s: s.seed)
+            bar.set_postfix(seed=seed, ret=f"{np.mean([e.normalized for e in result.episodes]):.3f}")
+            if checkpoint is not None:
+                checkpoint(run)
+    finally:
+        bar.close()
+    return run
