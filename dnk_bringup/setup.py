@@ -25,6 +25,7 @@ setup(
         "console_scripts": [
             "bag_record = dnk_bringup.bag_record:main",
             "bag_replay = dnk_bringup.bag_replay:main",
+            "sim_gen3 = dnk_bringup.sim_gen3:main",
         ],
     },
 )

@@ -2,7 +2,8 @@
 spinning rclpy node in the test process.
 
 Several people run tests on one machine at once, so every test gets its own ROS_DOMAIN_ID
-(from pid, time and a counter) and discovery is limited to localhost; children inherit both.
+(from pid, time and a counter; one per test module, so a module's
+fixtures can share processes) and discovery is limited to localhost; children inherit both.
 """
 from __future__ import annotations
 
@@ -19,13 +20,14 @@ from bringup_testing import Probe, Spawner
 _counter = itertools.count()
 
 
-@pytest.fixture
-def ros_domain(monkeypatch: pytest.MonkeyPatch) -> int:
-    """A ROS_DOMAIN_ID in 1..100 for this test, set in os.environ (children inherit it)."""
+@pytest.fixture(scope="module")
+def ros_domain() -> Iterator[int]:
+    """A ROS_DOMAIN_ID in 1..100 for this test module, set in os.environ (children inherit it)."""
     domain = (os.getpid() * 7 + int(time.time() * 1000) + next(_counter) * 13) % 100 + 1
-    monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
-    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    return domain
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ROS_DOMAIN_ID", str(domain))
+        mp.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+        yield domain
 
 
 @pytest.fixture
@@ -37,7 +39,7 @@ def spawn(ros_domain: int, tmp_path: Path) -> Iterator[Spawner]:
         spawner.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def probe(ros_domain: int) -> Iterator[Probe]:
     p = Probe(ros_domain)
     try:

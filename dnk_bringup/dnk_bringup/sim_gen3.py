@@ -1,0 +1,154 @@
+"""sim_gen3: a simulated Kinova Gen3 speaking ros2_kortex's topics, for machines without one.
+
+Publishes sensor_msgs/JointState on /joint_states (like joint_state_broadcaster) and accepts
+what the planner sends to ros2_kortex: trajectory_msgs/JointTrajectory on
+/joint_trajectory_controller/joint_trajectory, geometry_msgs/Twist on
+/twist_controller/commands, and a geometry_msgs/PoseStamped Cartesian target (default
+/dnk/target_pose). The kinematic model is dnk_bringup.arm_sim. Malformed commands (NaN, wrong
+joint names, wrong frame) are dropped with a throttled warning; the node keeps publishing.
+
+    python -m dnk_bringup.sim_gen3 --ros-args -p rate_hz:=100.0 -p joint_prefix:=left_
+    python -m dnk_bringup.sim_gen3 --ros-args --params-file config/sim_gen3.yaml
+"""
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import PoseStamped, Twist
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.time import Time
+from sensor_msgs.msg import JointState
+from trajectory_msgs.msg import JointTrajectory
+
+from dnk_bringup.arm_sim import ArmSim
+from dnk_bringup.ros_params import ParameterConfigError, declare_config
+from dnk_bringup.sim_gen3_config import SimGen3Config, default_joint_limits_file, load_joint_limits
+
+JOINT_STATES_TOPIC = "/joint_states"
+TRAJECTORY_TOPIC = "/joint_trajectory_controller/joint_trajectory"
+TWIST_TOPIC = "/twist_controller/commands"
+
+
+def _finite(values) -> bool:
+    return all(math.isfinite(v) for v in values)
+
+
+class SimGen3(Node):
+    """ROS front end of ArmSim: commands in, joint states out at `rate_hz`."""
+
+    def __init__(self) -> None:
+        super().__init__("sim_gen3")
+        self.config = cfg = declare_config(self, SimGen3Config)
+        try:
+            v_max, a_max = load_joint_limits(cfg.joint_limits_file or default_joint_limits_file())
+        except ValueError as exc:
+            raise ParameterConfigError(str(exc)) from exc
+        self.arm = ArmSim(cfg, v_max, a_max)
+        self.joint_names = cfg.joint_names
+        self.pub = self.create_publisher(JointState, JOINT_STATES_TOPIC, 10)
+        self.create_subscription(JointTrajectory, TRAJECTORY_TOPIC, self._on_trajectory, 10)
+        self.create_subscription(Twist, TWIST_TOPIC, self._on_twist, 10)
+        self.create_subscription(PoseStamped, cfg.pose_target_topic, self._on_pose, 10)
+        self._last_step = self._now_s()
+        self.create_timer(1.0 / cfg.rate_hz, self._step)
+        self.get_logger().info(
+            f"simulated Gen3 at {cfg.rate_hz} Hz, joints {self.joint_names}, max joint velocity "
+            f"{v_max.tolist()} rad/s, pose targets on {cfg.pose_target_topic}, twist frame {cfg.twist_frame}")
+
+    def _now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _drop(self, what: str, why: str) -> None:
+        self.get_logger().warning(f"dropped {what}: {why}", throttle_duration_sec=self.config.warn_throttle_s)
+
+    def _on_trajectory(self, msg: JointTrajectory) -> None:
+        names = list(msg.joint_names)
+        if sorted(names) != sorted(self.joint_names):
+            self._drop("JointTrajectory", f"joint_names {names} must be exactly {self.joint_names} (any order)")
+            return
+        order = [names.index(n) for n in self.joint_names]
+        times, positions = [], []
+        for k, point in enumerate(msg.points):
+            t = point.time_from_start.sec + point.time_from_start.nanosec * 1e-9
+            if len(point.positions) != len(names) or not _finite(point.positions):
+                self._drop("JointTrajectory", f"point {k} needs {len(names)} finite positions, got "
+                                              f"{list(point.positions)}")
+                return
+            if times and t <= times[-1]:
+                self._drop("JointTrajectory", f"point {k}: time_from_start {t:.3f} s is not increasing")
+                return
+            times.append(t)
+            positions.append(np.asarray(point.positions, dtype=float)[order])
+        now = self._now_s()
+        stamp = Time.from_msg(msg.header.stamp).nanoseconds * 1e-9
+        self.arm.set_trajectory(now, stamp if stamp > 0.0 else now, np.array(times),
+                                np.array(positions).reshape(-1, len(names)))
+
+    def _on_twist(self, msg: Twist) -> None:
+        linear = (msg.linear.x, msg.linear.y, msg.linear.z)
+        angular = (msg.angular.x, msg.angular.y, msg.angular.z)
+        if not _finite(linear + angular):
+            self._drop("Twist", f"non-finite values linear={linear} angular={angular}")
+            return
+        self.arm.set_twist(self._now_s(), np.array(linear), np.array(angular))
+
+    def _on_pose(self, msg: PoseStamped) -> None:
+        p, o = msg.pose.position, msg.pose.orientation
+        position, quat = (p.x, p.y, p.z), (o.x, o.y, o.z, o.w)
+        if msg.header.frame_id not in ("", self.config.base_frame):
+            self._drop("pose target", f"frame_id '{msg.header.frame_id}' is not the base frame "
+                                      f"'{self.config.base_frame}'")
+            return
+        if not _finite(position + quat):
+            self._drop("pose target", f"non-finite values position={position} orientation={quat}")
+            return
+        use_orientation = self.config.pose_tracks_orientation
+        if use_orientation and abs(math.sqrt(sum(v * v for v in quat)) - 1.0) > 1e-3:
+            self._drop("pose target", f"orientation {quat} is not a unit quaternion")
+            return
+        self.arm.set_pose_target(np.array(position), np.array(quat) if use_orientation else None)
+
+    def _step(self) -> None:
+        # One clock reading per step: the state's stamp is the time it was integrated to, so
+        # velocities computed from consecutive stamps are exact even when the timer jitters.
+        now = self.get_clock().now()
+        now_s = now.nanoseconds * 1e-9
+        # A late timer (loaded machine) moves the arm less, never in one big jump.
+        dt = min(max(now_s - self._last_step, 0.0), 5.0 / self.config.rate_hz)
+        self._last_step = now_s
+        self.arm.step(dt, now_s)
+        msg = JointState()
+        msg.header.stamp = now.to_msg()
+        msg.name = self.joint_names
+        msg.position = self.arm.q.tolist()
+        msg.velocity = self.arm.qd.tolist()
+        msg.effort = [0.0] * len(self.joint_names)
+        self.pub.publish(msg)
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = SimGen3()
+    except ParameterConfigError as exc:
+        print(f"sim_gen3: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
