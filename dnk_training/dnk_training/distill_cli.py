@@ -1,6 +1,6 @@
-"""Distillation subcommands of dnk-train: gen-pairs, train-student, export, distill-report.
+"""Distillation subcommands of dnk-train (registered through dnk_training.cli_distill):
 
-    dnk-train gen-pairs --task halfcheetah --artifacts artifacts/halfcheetah --split train
+    dnk-train gen-pairs --artifacts artifacts/halfcheetah --split train
     dnk-train train-student --model fdk --artifacts artifacts/halfcheetah [--resume]
     dnk-train export --artifacts artifacts/halfcheetah --models fdk kdm kdmf cd ct --selectors
     dnk-train distill-report --artifacts artifacts/halfcheetah --out reports/distill
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Literal
@@ -22,6 +21,7 @@ import torch
 from pydantic import BaseModel, Field
 
 from dnk_training.checkpoints import CheckpointManager, load_checkpoint
+from dnk_training.cli import register_subcommand
 from dnk_training.configs import LayoutConfig, TrainConfig
 from dnk_training.datasets import load_dataset, make_windows
 from dnk_training.diffusion import Schedule
@@ -375,49 +375,44 @@ def _plot_report(report: dict, paths: Paths, models: list[str], out: Path) -> No
     plt.close(fig)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add the distillation subcommands to dnk-train's subparsers."""
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--artifacts", default="artifacts/halfcheetah", help="task artifact dir (teacher.json, classifier.json, iql.json)")
-        p.add_argument("--preset", choices=sorted(PRESETS), default="small", help="scale: small (CPU minutes) or paper")
-        p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--artifacts", default="artifacts/halfcheetah", help="task artifact dir (teacher.json, classifier.json, iql.json)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="small", help="distillation scale: small (CPU minutes) or paper")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
 
-    p = sub.add_parser("gen-pairs", help="teacher-target pairs (resumable chunks)")
-    common(p)
+
+@register_subcommand("gen-pairs", "teacher-target pairs from the trained teacher (resumable chunks)")
+def _gen_pairs(p: argparse.ArgumentParser):
+    _common(p)
     p.add_argument("--split", choices=("train", "heldout"), default="train", help="episodes the contexts come from")
     p.add_argument("--num-pairs", type=int, default=None, help="override the preset's pair count")
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this wall time (rerun resumes)")
     p.add_argument("--seed", type=int, default=0, help="base seed of the chunks")
-    p.set_defaults(func=cmd_gen_pairs)
+    return cmd_gen_pairs
 
-    p = sub.add_parser("train-student", help="train one student on the pairs")
-    common(p)
+
+@register_subcommand("train-student", "train one one-step student (fdk, kdm, kdmf, cd, ct) on the pairs")
+def _train_student(p: argparse.ArgumentParser):
+    _common(p)
     p.add_argument("--model", choices=MODELS, required=True)
     p.add_argument("--steps", type=int, default=None, help="override the preset's step budget")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
-    p.set_defaults(func=cmd_train_student)
+    return cmd_train_student
 
-    p = sub.add_parser("export", help="ONNX + manifest for students (and selectors), parity-checked")
-    common(p)
+
+@register_subcommand("export", "ONNX + manifest for students (and selectors), parity-checked")
+def _export(p: argparse.ArgumentParser):
+    _common(p)
     p.add_argument("--models", nargs="*", choices=MODELS, default=list(MODELS))
     p.add_argument("--selectors", action="store_true", help="also export the IQL critic and the return classifier")
-    p.set_defaults(func=cmd_export)
+    return cmd_export
 
-    p = sub.add_parser("distill-report", help="held-out teacher fidelity + batch-64 latency of exported students vs the teacher")
-    common(p)
+
+@register_subcommand("distill-report", "held-out teacher fidelity + batch-64 latency of exported students vs the teacher")
+def _report(p: argparse.ArgumentParser):
+    _common(p)
     p.add_argument("--models", nargs="*", choices=MODELS, default=list(MODELS))
-    p.add_argument("--out", default="reports/distill", help="report directory (report.json, PNGs)")
+    p.add_argument("--out", default="reports/distill", help="report directory (report.json, distill.png)")
     p.add_argument("--latency-runs", type=int, default=200, help="timed onnxruntime calls per student")
     p.add_argument("--teacher-runs", type=int, default=10, help="timed teacher samples")
-    p.set_defaults(func=cmd_report)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="dnk-distill", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return cmd_report

@@ -97,3 +97,57 @@ def test_runtime_refuses_a_wrong_manifest(tmp_path):
     path.write_text(json.dumps(dict(good, onnx_sha256="0" * 64)))
     with pytest.raises(ModelContractError, match="onnx_sha256"):
         load_model(path, provider="cpu")
+
+
+def _toy_artifacts(tmp_path):
+    """Tiny untrained teacher/classifier/critic on a toy D4RL-layout file, saved like dnk-train does."""
+    import h5py
+
+    from dnk_training.datasets import fit_normalizer, load_dataset
+    from dnk_training.teacher import Teacher
+
+    rng = np.random.default_rng(0)
+    n, ep = 300, 30
+    obs = rng.standard_normal((n, 17)).astype(np.float32)
+    timeouts = np.zeros(n, dtype=bool)
+    timeouts[ep - 1 :: ep] = True
+    with h5py.File(tmp_path / "toy.hdf5", "w") as f:
+        f["observations"], f["next_observations"] = obs, np.roll(obs, -1, 0)
+        f["actions"] = rng.uniform(-1, 1, (n, 6)).astype(np.float32)
+        f["rewards"] = rng.standard_normal(n).astype(np.float32)
+        f["terminals"], f["timeouts"] = np.zeros(n, dtype=bool), timeouts
+    cfg = load_task_config("halfcheetah", "small", {
+        "dataset.path": str(tmp_path / "toy.hdf5"), "teacher.unet.model_dim": 8, "classifier.unet.model_dim": 8,
+        "iql.hidden": [16, 16]})
+    norm = fit_normalizer(load_dataset(cfg.dataset.path))
+    art = tmp_path / "art"
+    torch.manual_seed(0)
+    Teacher(cfg, norm).save(art / "teacher", 0)
+    ReturnClassifier(cfg, norm).save(art / "classifier", 0)
+    IQLCritic(cfg, norm.slice(0, 17), 6).save(art / "iql", 0)
+    return art
+
+
+def test_cli_pipeline_pairs_train_export_report(tmp_path):
+    """gen-pairs -> train-student (all five) -> export (+ selectors) -> distill-report through dnk-train."""
+    from dnk_training.cli import main
+
+    art = _toy_artifacts(tmp_path)
+    a = ["--artifacts", str(art)]
+    assert main(["gen-pairs", *a, "--split", "train", "--num-pairs", "300"]) == 0
+    assert main(["gen-pairs", *a, "--split", "heldout", "--num-pairs", "64"]) == 0
+    for m in ("fdk", "kdm", "kdmf", "cd", "ct"):
+        assert main(["train-student", *a, "--model", m, "--steps", "6"]) == 0
+    assert main(["train-student", *a, "--model", "fdk", "--steps", "8", "--resume"]) == 0
+    assert main(["export", *a, "--selectors"]) == 0
+    for m in ("fdk", "kdm", "kdmf", "cd", "ct"):
+        assert load_model(art / "students" / f"{m}.json", provider="cpu").manifest.role == "student"
+    assert load_model(art / "selectors" / "critic.json", provider="cpu").manifest.role == "critic"
+    assert load_model(art / "selectors" / "classifier.json", provider="cpu").manifest.role == "classifier"
+    out = tmp_path / "report"
+    assert main(["distill-report", *a, "--out", str(out), "--latency-runs", "2", "--teacher-runs", "1"]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert set(rep["students"]) == {"fdk", "kdm", "kdmf", "cd", "ct"}
+    assert rep["students"]["fdk"]["train_steps"] == 8
+    assert all(np.isfinite(v["traj_mse"]) for v in rep["students"].values())
+    assert (out / "distill.png").stat().st_size > 0
