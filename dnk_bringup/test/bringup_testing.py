@@ -34,12 +34,15 @@ class Spawner:
         self.log_dir = log_dir
         self.children: list[tuple[subprocess.Popen, Path]] = []
 
-    def __call__(self, module: str, *args: str, name: str | None = None) -> subprocess.Popen:
-        log = self.log_dir / f"{name or module.rsplit('.', 1)[-1]}_{len(self.children)}.log"
+    def __call__(self, module: str, *args: str) -> subprocess.Popen:
+        """`python -m module args...` (how the console scripts run without an install)."""
+        return self.command([sys.executable, "-m", module, *args], module.rsplit(".", 1)[-1])
+
+    def command(self, argv: list[str], name: str) -> subprocess.Popen:
+        log = self.log_dir / f"{name}_{len(self.children)}.log"
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         with open(log, "wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", module, *args], stdout=out,
-                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         self.children.append((proc, log))
         return proc
 
