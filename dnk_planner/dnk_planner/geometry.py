@@ -1,7 +1,7 @@
 """Vectorized signed distances from many points to spheres and oriented boxes.
 
 The geometric selector evaluates 64 candidates x 32 steps against every obstacle
-each control cycle, so everything is one broadcasted numpy expression (no Python
+each control cycle, so distances are computed for all points at once (no Python
 loop over points or candidates). Convention: negative inside, zero on the surface.
 """
 
@@ -46,28 +46,6 @@ def matrix_to_quat(r: np.ndarray) -> np.ndarray:
     q = np.asarray(q)
     q /= np.linalg.norm(q)
     return -q if q[3] < 0 else q
-
-
-def sphere_signed_distance(points: np.ndarray, centers: np.ndarray, radii: np.ndarray) -> np.ndarray:
-    """(..., 3) points vs (S, 3) centers / (S,) radii -> (..., S)."""
-    diff = points[..., None, :] - centers
-    return np.sqrt(np.einsum("...k,...k->...", diff, diff)) - radii
-
-
-def box_signed_distance(
-    points: np.ndarray, centers: np.ndarray, rotations: np.ndarray, half_extents: np.ndarray
-) -> np.ndarray:
-    """(..., 3) points vs B oriented boxes -> (..., B).
-
-    rotations (B, 3, 3) map box frame -> world, so a point in the box frame is
-    R^T (p - c). Exact box SDF: outside = length of the positive excess,
-    inside = largest (negative) excess.
-    """
-    local = np.einsum("bji,...bj->...bi", rotations, points[..., None, :] - centers)
-    excess = np.abs(local) - half_extents
-    outside = np.linalg.norm(np.maximum(excess, 0.0), axis=-1)
-    inside = np.minimum(excess.max(axis=-1), 0.0)
-    return outside + inside
 
 
 def _validated(ids: Sequence[str], field: str, values: np.ndarray, low: float | None = None) -> None:
@@ -139,6 +117,15 @@ class ObstacleSet:
         rot = quat_to_matrix(b_q) if len(boxes) else np.zeros((0, 3, 3))
         return cls(s_ids, s_c, s_r, b_ids, b_c, rot, b_s / 2.0)
 
+    def __post_init__(self) -> None:
+        # Precomputed layouts for the row-wise kernel: box axis k of every box stacked as rows
+        # (k-major), so one (3B, 3) @ (3, P) product yields all local coordinates.
+        r = self.box_rotations
+        axes = np.concatenate([r[:, :, k] for k in range(3)], axis=0)
+        object.__setattr__(self, "_box_axes", axes)
+        object.__setattr__(self, "_box_offsets", (axes * np.tile(self.box_centers, (3, 1))).sum(axis=1)[:, None])
+        object.__setattr__(self, "_box_half", self.box_half_extents.T.reshape(-1, 1))
+
     @property
     def ids(self) -> tuple[str, ...]:
         """Obstacle ids in the column order of `signed_distance` (spheres, then boxes)."""
@@ -151,14 +138,54 @@ class ObstacleSet:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def _rows(self, points: np.ndarray) -> np.ndarray:
+        """(M, P) signed distances for points flattened to (P, 3).
+
+        Works on (obstacle, point) planes component by component: numpy reductions
+        over a trailing axis of length 3 are slow, elementwise ops on planes are not
+        (about 12x faster than the broadcast form for 2048 points).
+        """
+        pt = np.ascontiguousarray(np.reshape(points, (-1, 3)).T, dtype=np.float64)    # (3, P)
+        out = np.empty((len(self), pt.shape[1]))
+        s = len(self.sphere_ids)
+        if s:
+            c = self.sphere_centers
+            sq = out[:s]
+            np.subtract(pt[0], c[:, 0:1], out=sq)
+            sq *= sq
+            for k in (1, 2):
+                d = pt[k] - c[:, k:k + 1]
+                d *= d
+                sq += d
+            np.sqrt(sq, out=sq)
+            sq -= self.sphere_radii[:, None]
+        b = len(self.box_ids)
+        if b:
+            excess = self._box_axes @ pt                                               # (3B, P) local coords
+            excess -= self._box_offsets
+            np.abs(excess, out=excess)
+            excess -= self._box_half
+            ex, ey, ez = excess[:b], excess[b:2 * b], excess[2 * b:]
+            inside = np.maximum(ex, ey)
+            np.maximum(inside, ez, out=inside)
+            np.minimum(inside, 0.0, out=inside)
+            np.maximum(excess, 0.0, out=excess)
+            excess *= excess
+            box = out[s:]
+            np.add(ex, ey, out=box)
+            box += ez
+            np.sqrt(box, out=box)
+            box += inside
+        return out
+
     def signed_distance(self, points: np.ndarray) -> np.ndarray:
         """(..., 3) points -> (..., M) signed distance to each obstacle (m, negative inside)."""
-        points = np.asarray(points, dtype=np.float64)
-        parts = []
-        if self.sphere_ids:
-            parts.append(sphere_signed_distance(points, self.sphere_centers, self.sphere_radii))
-        if self.box_ids:
-            parts.append(box_signed_distance(points, self.box_centers, self.box_rotations, self.box_half_extents))
-        if not parts:
-            return np.zeros(points.shape[:-1] + (0,))
-        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
+        points = np.asarray(points)
+        return self._rows(points).T.reshape(points.shape[:-1] + (len(self),))
+
+    def min_signed_distance(self, points: np.ndarray) -> np.ndarray:
+        """(..., 3) points -> (...) distance to the closest obstacle (+inf when there is none)."""
+        points = np.asarray(points)
+        if self.is_empty:
+            return np.full(points.shape[:-1], np.inf)
+        return self._rows(points).min(axis=0).reshape(points.shape[:-1])

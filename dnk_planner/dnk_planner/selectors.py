@@ -63,7 +63,7 @@ class GeometricSelector:
         if ctx.obstacles is None or ctx.obstacles.is_empty:
             clearance = np.full(planned.shape[:2], cfg.clearance_saturation)
         else:
-            clearance = ctx.obstacles.signed_distance(planned).min(axis=-1) - cfg.safety_margin
+            clearance = ctx.obstacles.min_signed_distance(planned) - cfg.safety_margin
         rejected = (clearance < 0.0).any(axis=1)
         reward = np.minimum(clearance, cfg.clearance_saturation).sum(axis=1)
 

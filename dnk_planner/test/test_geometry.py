@@ -77,3 +77,19 @@ def test_quaternion_conversions_round_trip() -> None:
 def test_validation_names_obstacle_and_field(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         ObstacleSet.from_shapes(**kwargs)
+
+
+def test_min_signed_distance_matches_and_handles_empty() -> None:
+    obs = ObstacleSet.from_shapes(spheres=[("s", (0.2, 0.0, 0.1), 0.1)],
+                                  boxes=[("b", (1.0, 0.0, 0.0), Z45, (0.2, 0.4, 0.2)),
+                                         ("c", (0.0, 1.0, 0.5), (0.3, 0.1, 0.2, 0.9), (0.3, 0.3, 0.6))])
+    pts = np.random.default_rng(2).uniform(-1, 2, (8, 5, 3))
+    np.testing.assert_allclose(obs.min_signed_distance(pts), obs.signed_distance(pts).min(axis=-1))
+    assert np.all(np.isposinf(ObstacleSet.empty().min_signed_distance(pts)))
+    # brute force for the rotated box: sample the box volume, nearest sampled point bounds the distance
+    local = np.random.default_rng(3).uniform(-1, 1, (20000, 3)) * [0.15, 0.15, 0.3]
+    world = local @ quat_to_matrix((0.3, 0.1, 0.2, 0.9)).T + [0.0, 1.0, 0.5]
+    p = np.array([0.4, 1.3, 0.2])
+    d = obs.signed_distance(p)[2]
+    assert d > 0 and d <= np.linalg.norm(world - p, axis=-1).min() + 1e-9
+    assert d >= np.linalg.norm(world - p, axis=-1).min() - 0.02
