@@ -141,3 +141,50 @@ def test_bad_inputs_give_clear_errors(models, tmp_path, capsys):
     assert main(base) == 2 and "--selector-model" in capsys.readouterr().err
     assert main(base + ["--selector-model", models["critic"], "--env", "Ant-v5"]) == 2
     assert "HalfCheetah-v5" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(tmp_path_factory):
+    """An untrained teacher + classifier with the real HalfCheetah architecture (B's classes)."""
+    torch = pytest.importorskip("torch")
+    from dnk_training.classifier import ReturnClassifier
+    from dnk_training.configs import load_task_config
+    from dnk_training.normalizer import Normalizer
+    from dnk_training.teacher import Teacher
+
+    torch.manual_seed(0)
+    cfg = load_task_config("halfcheetah", "small")
+    norm = Normalizer(np.zeros(D), np.ones(D))
+    d = tmp_path_factory.mktemp("teacher")
+    Teacher(cfg, norm).save(d / "teacher", 0)
+    ReturnClassifier(cfg, norm).save(d / "classifier", 0)
+    return str(d)
+
+
+def test_teacher_native_protocol_through_bridge(teacher_dir):
+    from dnk_training.eval.bridge import TeacherPolicy
+
+    policy = TeacherPolicy(teacher_dir, num_candidates=8)
+    cfg = EvalConfig(env_id="HalfCheetah-v5", seeds=[3], episodes=1, max_steps=3, candidate_states=1, progress=False)
+    run = evaluate(policy, "Teacher", cfg)
+    (s,) = run.seeds
+    assert s.episodes[0].length == 3 and np.isfinite(s.episodes[0].episode_return)
+    assert len(s.latency_ms) == 3 and {"sampling_ms", "total_ms"} <= set(s.timing_mean_ms)
+    assert run.setting["diffusion_steps"] == 20 and run.setting["num_candidates"] == 8
+    # The executed action is the first action of the classifier's best candidate.
+    import torch
+    obs = np.asarray(run.candidates.states[0])
+    policy.reset(0)
+    step = policy.decide(obs)
+    with torch.no_grad():
+        x_n = policy.teacher.normalizer.normalize(torch.as_tensor(step.candidates, dtype=torch.float32))
+        best = int(policy.classifier(x_n, 0).argmax())
+    assert np.allclose(step.action, step.candidates[best, 0, OBS:], atol=1e-5)
+    assert np.allclose(step.candidates[:, 0, :OBS], obs, atol=1e-4)  # row-0 obs fixed by inpainting
+
+
+def test_teacher_missing_artifacts(tmp_path):
+    from dnk_training.eval.bridge import TeacherPolicy
+
+    with pytest.raises(ValueError, match="train-teacher"):
+        TeacherPolicy(str(tmp_path))

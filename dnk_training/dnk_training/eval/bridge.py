@@ -13,6 +13,7 @@ import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import gymnasium as gym
@@ -23,7 +24,7 @@ from tqdm.auto import tqdm
 
 from dnk_planner.config import PlannerConfig
 from dnk_planner.core import Context, Planner
-from dnk_planner.manifest import load_model
+from dnk_planner.manifest import load_model, sha256_file
 from dnk_planner.selectors import ClassifierSelector, CriticSelector
 from dnk_training.eval.metrics import env_family, normalized_return
 from dnk_training.eval.results import Candidates, EpisodeResult, MethodRun, SeedResult
@@ -125,6 +126,67 @@ class PlannerPolicy:
     def decide(self, obs: np.ndarray) -> StepOut:
         d = self.planner.plan(Context(values={"obs": obs}))
         return StepOut(action=d.action, candidates=d.candidates, timing=d.timing)
+
+
+class TeacherPolicy:
+    """The diffusion teacher under its native protocol (N conditioned priors, the full guided
+    K-step reverse process, ranking by the return classifier at t = 0, first action of the best),
+    built from dnk_training's Teacher and ReturnClassifier. torch is imported only here."""
+
+    def __init__(self, artifacts: str, num_candidates: int | None = None, temperature: float | None = None,
+                 guidance_weight: float | None = None, threads: int = 1) -> None:
+        import torch
+
+        from dnk_training.classifier import ReturnClassifier
+        from dnk_training.teacher import Teacher
+
+        self._torch = torch
+        torch.set_num_threads(threads)
+        art = Path(artifacts)
+        for name in ("teacher.json", "classifier.json"):
+            if not (art / name).is_file():
+                raise ValueError(f"--teacher {artifacts}: {name} not found; train it with "
+                                 f"`dnk-train train-{name.split('.')[0]} --out {artifacts}`")
+        self.teacher = Teacher.load(art / "teacher.json")
+        self.classifier = ReturnClassifier.load(art / "classifier.json")
+        self.sampling = self.teacher.cfg.sampling.model_copy(update={k: v for k, v in {
+            "num_candidates": num_candidates, "temperature": temperature,
+            "guidance_weight": guidance_weight}.items() if v is not None})
+        lay = self.teacher.cfg.layout
+        if len(lay.fixed) != 1 or lay.fixed[0].rows != "first":
+            raise ValueError(f"teacher layout fixes {lay.fixed}; the locomotion bridge needs one column at row 0")
+        fixed = lay.fixed[0]
+        sl = lay.column_slice(fixed.column)
+        self._source = fixed.source
+        self._obs_norm = self.teacher.normalizer.slice(sl.start, sl.stop)
+        self._act_row, self._act_cols = lay.action.row, lay.column_slice(lay.action.column)
+        self.threads = threads
+        self._hashes = {n: sha256_file(art / n.replace(".json", ".safetensors")) for n in ("teacher.json", "classifier.json")}
+        self.generator = torch.Generator().manual_seed(0)
+
+    def setting(self) -> dict[str, Any]:
+        return {"policy": "teacher", "diffusion_steps": self.teacher.steps,
+                "teacher_sha256": self._hashes["teacher.json"], "classifier_sha256": self._hashes["classifier.json"],
+                **self.sampling.model_dump(), "torch_threads": self.threads}
+
+    def reset(self, seed: int) -> None:
+        self.generator = self._torch.Generator().manual_seed(seed)
+
+    def decide(self, obs: np.ndarray) -> StepOut:
+        torch, n = self._torch, self.sampling.num_candidates
+        t0 = time.perf_counter()
+        obs_n = self._obs_norm.normalize(torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1))
+        prior = self.teacher.make_prior({self._source: obs_n.expand(n, -1)}, self.sampling.temperature, self.generator)
+        x0 = self.teacher.sample(prior, guidance_weight=self.sampling.guidance_weight, generator=self.generator,
+                                 classifier=self.classifier)
+        t1 = time.perf_counter()
+        with torch.no_grad():
+            best = int(self.classifier(x0, 0).argmax())
+        raw = self.teacher.normalizer.unnormalize(x0).numpy()
+        t2 = time.perf_counter()
+        return StepOut(action=raw[best, self._act_row, self._act_cols], candidates=raw,
+                       timing={"sampling_ms": (t1 - t0) * 1e3, "scoring_ms": (t2 - t1) * 1e3,
+                               "total_ms": (t2 - t0) * 1e3})
 
 
 def host_info() -> dict[str, str]:

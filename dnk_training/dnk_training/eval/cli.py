@@ -22,7 +22,7 @@ def _add_d4rl(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--env", default="HalfCheetah-v5", help="gymnasium env id (HalfCheetah-v5, Walker2d-v5)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--student", help="student .onnx (manifest .json beside it), run through the planner core")
-    src.add_argument("--teacher", help="teacher artifact directory (dnk_training teacher + classifier)")
+    src.add_argument("--teacher", help="teacher artifact directory holding teacher.json and classifier.json (dnk-train)")
     p.add_argument("--selector", choices=["critic", "classifier"], default="critic",
                    help="candidate selector for --student (IQL critic or return classifier)")
     p.add_argument("--selector-model", help="selector .onnx for --student (selectors/critic.onnx or classifier.onnx)")
@@ -31,6 +31,8 @@ def _add_d4rl(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-steps", type=int, default=1000, help="control steps per episode (D4RL: 1000)")
     p.add_argument("--num-candidates", type=int, default=64, help="candidates per decision (paper: 64)")
     p.add_argument("--temperature", type=float, default=0.5, help="prior noise temperature (paper: 0.5)")
+    p.add_argument("--guidance-weight", type=float,
+                   help="teacher classifier-guidance weight w_cg (default: the teacher config's sampling value)")
     p.add_argument("--provider", default="cpu", choices=["auto", "cpu", "cuda", "tensorrt"],
                    help="onnxruntime execution provider")
     p.add_argument("--threads", type=int, default=1, help="onnxruntime / torch intra-op threads")
@@ -40,16 +42,15 @@ def _add_d4rl(sub: argparse._SubParsersAction) -> None:
 
 
 def _policy(args: argparse.Namespace):
-    from dnk_training.eval.bridge import PlannerPolicy
+    from dnk_training.eval.bridge import PlannerPolicy, TeacherPolicy
     if args.student:
         if not args.selector_model:
             raise ValueError("--selector-model is required with --student: pass selectors/critic.onnx "
                              "(--selector critic) or selectors/classifier.onnx (--selector classifier)")
         return PlannerPolicy(args.student, args.selector, args.selector_model, args.num_candidates,
                              args.temperature, args.provider, args.threads)
-    from dnk_training.eval.teacher_policy import TeacherPolicy
     return TeacherPolicy(args.teacher, num_candidates=args.num_candidates, temperature=args.temperature,
-                         threads=args.threads)
+                         guidance_weight=args.guidance_weight, threads=args.threads)
 
 
 def cmd_d4rl(args: argparse.Namespace) -> int:
