@@ -188,3 +188,23 @@ def test_teacher_missing_artifacts(tmp_path):
 
     with pytest.raises(ValueError, match="train-teacher"):
         TeacherPolicy(str(tmp_path))
+
+
+def test_candidate_states_from_dataset_and_env(tmp_path):
+    import h5py
+
+    from dnk_training.eval.bridge import candidate_states
+
+    n = 40
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(n, OBS)).astype(np.float32)
+    with h5py.File(tmp_path / "d.hdf5", "w") as f:
+        f["observations"], f["next_observations"] = obs, obs
+        f["actions"] = rng.uniform(-1, 1, (n, ACT)).astype(np.float32)
+        f["rewards"] = np.zeros(n, np.float32)
+        f["terminals"] = np.zeros(n, bool)
+        f["timeouts"] = np.arange(n) % 20 == 19
+    s = candidate_states("HalfCheetah-v5", 3, str(tmp_path / "d.hdf5"))
+    assert np.allclose(s, obs[[0, 19, 39]])
+    a, b = candidate_states("HalfCheetah-v5", 2), candidate_states("HalfCheetah-v5", 2)
+    assert a.shape == (2, OBS) and np.array_equal(a, b) and not np.allclose(a[0], a[1])

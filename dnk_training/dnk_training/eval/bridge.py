@@ -9,6 +9,7 @@ applies the chosen action and times each decision. The teacher is wrapped behind
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -46,6 +47,8 @@ class EvalConfig(BaseModel):
     episodes: int = Field(5, ge=1, le=1000, description="episodes per seed")
     max_steps: int = Field(1000, ge=1, le=1000, description="control steps per episode at most (D4RL: 1000)")
     candidate_states: int = Field(4, ge=0, le=64, description="states whose candidates are stored for Fig. 4 (0 = none)")
+    candidate_dataset: str | None = Field(
+        None, description="D4RL-layout HDF5 whose evenly spaced observations are the Fig. 4 states (None: env rollout)")
     progress: bool = Field(True, description="show a tqdm bar over control steps")
 
     @field_validator("env_id")
@@ -212,9 +215,18 @@ def make_env(env_id: str, max_steps: int) -> gym.Env:
     return gym.make(env_id, max_episode_steps=max_steps)
 
 
-def candidate_states(env_id: str, num_states: int, seed: int = 0, stride: int = 50) -> np.ndarray:
-    """Deterministic, policy-independent states for Fig. 4: every `stride` steps of a seeded
-    random-action rollout. Every method sees exactly these states."""
+def candidate_states(env_id: str, num_states: int, dataset: str | None = None, seed: int = 0,
+                     stride: int = 50) -> np.ndarray:
+    """Deterministic, policy-independent states for Fig. 4, identical for every method.
+
+    With `dataset` (D4RL-layout file): evenly spaced rows of its observations, i.e. states the
+    teacher was trained on. Without: every `stride` steps of a seeded random-action rollout.
+    """
+    if dataset is not None:
+        from dnk_training.datasets import load_dataset
+
+        obs = load_dataset(dataset).observations
+        return np.asarray(obs[np.linspace(0, len(obs) - 1, num_states).astype(int)], dtype=np.float64)
     env = make_env(env_id, max_steps=1000)
     rng = np.random.default_rng(seed)
     obs, _ = env.reset(seed=ENV_SEED_BASE - 1 - seed)
@@ -271,7 +283,8 @@ def run_seed(policy: Policy, cfg: EvalConfig, seed: int,
     env.close()
     n = max(len(latencies), 1)
     return SeedResult(seed=seed, episodes=episodes, latency_ms=[round(x, 5) for x in latencies],
-                      timing_mean_ms={k: v / n for k, v in timing_sums.items()})
+                      timing_mean_ms={k: v / n for k, v in timing_sums.items()},
+                      load_avg_1min=os.getloadavg()[0])
 
 
 def collect_candidates(policy: Policy, states: np.ndarray, seed: int = 0) -> Candidates:
@@ -306,7 +319,8 @@ def evaluate(policy: Policy, method: str, cfg: EvalConfig, resume: MethodRun | N
         run.candidates = resume.candidates
     todo = [s for s in cfg.seeds if s not in {r.seed for r in run.seeds}]
     if run.candidates is None and cfg.candidate_states > 0:
-        run.candidates = collect_candidates(policy, candidate_states(cfg.env_id, cfg.candidate_states))
+        states = candidate_states(cfg.env_id, cfg.candidate_states, cfg.candidate_dataset)
+        run.candidates = collect_candidates(policy, states)
     bar = tqdm(total=len(todo) * cfg.episodes * cfg.max_steps, desc=method, unit="step",
                disable=not cfg.progress, mininterval=2.0)
     try:

@@ -37,6 +37,7 @@ def _add_d4rl(sub: argparse._SubParsersAction) -> None:
                    help="onnxruntime execution provider")
     p.add_argument("--threads", type=int, default=1, help="onnxruntime / torch intra-op threads")
     p.add_argument("--candidate-states", type=int, default=4, help="states whose candidates are kept for Fig. 4")
+    p.add_argument("--candidate-dataset", help="D4RL-layout HDF5: take the Fig. 4 states from its observations")
     p.add_argument("--no-progress", action="store_true", help="hide the tqdm bar")
     p.add_argument("--out", required=True, help="results JSON; finished seeds in it are resumed, not rerun")
 
@@ -56,7 +57,8 @@ def _policy(args: argparse.Namespace):
 def cmd_d4rl(args: argparse.Namespace) -> int:
     from dnk_training.eval.bridge import EvalConfig, evaluate
     cfg = EvalConfig(env_id=args.env, seeds=args.seeds, episodes=args.episodes, max_steps=args.max_steps,
-                     candidate_states=args.candidate_states, progress=not args.no_progress)
+                     candidate_states=args.candidate_states, candidate_dataset=args.candidate_dataset,
+                     progress=not args.no_progress)
     out = Path(args.out)
     existing = load_results(out) if out.exists() else ResultsFile()
     others = [r for r in existing.runs if (r.env_id, r.method) != (args.env, args.method)]

@@ -37,6 +37,7 @@ class SeedResult(BaseModel):
     timing_mean_ms: dict[str, float] = Field(
         default_factory=dict, description="mean of the policy's own timing breakdown (prior/inference/scoring)"
     )
+    load_avg_1min: float | None = Field(None, description="host 1-min load average when the seed finished (latency context)")
 
 
 class Candidates(BaseModel):
