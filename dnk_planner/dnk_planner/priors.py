@@ -96,11 +96,21 @@ class PriorBuilder:
         self.entries = fixed_entries(manifest)
         self.rng = np.random.default_rng(seed)
         self.buffer = np.empty((num_candidates, manifest.horizon, manifest.dim), dtype=np.float32)
+        # Columns fixed at every row (the arm's goal) never need noise: draw only the rest.
+        always = {f.column for f in manifest.fixed if f.rows == "all"}
+        self._noisy = [sl for name, sl in manifest.column_slices.items() if name not in always]
+        width = sum(sl.stop - sl.start for sl in self._noisy)
+        self._noise = np.empty((num_candidates, manifest.horizon, width), dtype=np.float32)
 
     def build(self, values: Mapping[str, np.ndarray]) -> np.ndarray:
         """temperature * N(0, I) with fixed entries set; returns the internal buffer (reused next call)."""
-        self.rng.standard_normal(dtype=np.float32, out=self.buffer)
-        self.buffer *= self.temperature
+        if self._noise.size:
+            self.rng.standard_normal(dtype=np.float32, out=self._noise)
+        start = 0
+        for sl in self._noisy:
+            stop = start + sl.stop - sl.start
+            np.multiply(self._noise[..., start:stop], self.temperature, out=self.buffer[..., sl])
+            start = stop
         n = self.normalizer
         for e in self.entries:  # each entry normalized with its own columns' statistics
             self.buffer[:, e.rows, e.cols] = (values[e.source] - n.mean[e.cols]) / n.std[e.cols]

@@ -141,3 +141,20 @@ def test_run_with_wrong_inputs_names_them(identity_student: Path) -> None:
     model = load_model(identity_student, provider="cpu")
     with pytest.raises(ValueError, match=r"missing \['prior'\], unexpected \['x'\]"):
         model.run(x=np.zeros((1, 8, 6), np.float32))
+
+
+def test_run_into_rebinds_when_buffers_change(identity_student: Path) -> None:
+    model = load_model(identity_student, provider="cpu")
+    rng = np.random.default_rng(1)
+    out = {"trajectory": np.zeros((3, 8, 6), np.float32)}
+    x = rng.standard_normal((3, 8, 6)).astype(np.float32)
+    model.run_into(out, prior=x)
+    x[...] = rng.standard_normal(x.shape)  # same buffer, new content: the cached binding sees it
+    model.run_into(out, prior=x)
+    np.testing.assert_array_equal(out["trajectory"], x)
+    y = rng.standard_normal((5, 8, 6)).astype(np.float32)  # new buffer and batch size
+    out2 = {"trajectory": np.zeros((5, 8, 6), np.float32)}
+    model.run_into(out2, prior=y)
+    np.testing.assert_array_equal(out2["trajectory"], y)
+    model.run_into(out, prior=x)
+    np.testing.assert_array_equal(out["trajectory"], x)

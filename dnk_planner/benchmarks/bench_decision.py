@@ -1,0 +1,150 @@
+"""Decision latency of the planner core: p50/p95/p99 per phase (prior, inference, scoring, total).
+
+One decision = N candidates at horizon H through the FDK-sized student (seeded random
+weights with the trained student's shape and cost), the geometric selector and a few
+obstacles, exactly the `Planner.plan` code path the ROS node runs. The analytic arm
+student is measured alongside as the reference of the demo.
+
+    python dnk_planner/benchmarks/bench_decision.py            # 5000 decisions per setting
+    python dnk_planner/benchmarks/bench_decision.py --quick    # 200-decision smoke
+Writes reports/bench/decision_latency.json (see --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from dnk_planner.arm_model import build_arm_primitive_model, build_fdk_sized_model
+from dnk_planner.config import GeometricScoreConfig, PlannerConfig
+from dnk_planner.core import Context, Planner
+from dnk_planner.geometry import ObstacleSet
+from dnk_planner.manifest import load_model
+from dnk_planner.selectors import GeometricSelector
+
+REPO = Path(__file__).resolve().parents[2]
+PHASES = ("prior_ms", "inference_ms", "scoring_ms", "total_ms")
+
+# A table-top scene in front of the arm (base_link, m): two spheres, a tilted box, a table slab.
+OBSTACLES = ObstacleSet.from_shapes(
+    spheres=[("ball_a", (0.5, 0.0, 0.3), 0.08), ("ball_b", (0.35, 0.25, 0.45), 0.05)],
+    boxes=[("crate", (0.6, -0.25, 0.2), (0.0, 0.0, 0.3827, 0.9239), (0.1, 0.2, 0.3)),
+           ("table", (0.5, 0.0, -0.05), (0.0, 0.0, 0.0, 1.0), (1.0, 1.2, 0.1))],
+)
+
+
+def _progress(n: int, desc: str):
+    try:
+        from tqdm import tqdm
+    except ImportError:  # tqdm is a dev convenience, not required
+        return range(n)
+    return tqdm(range(n), desc=desc, leave=False, mininterval=1.0, disable=None)  # silent off a TTY
+
+
+def _contexts(n: int, seed: int) -> list[Context]:
+    """Start/goal pairs in the workspace (outside obstacles), so every decision does real work."""
+    rng = np.random.default_rng(seed)
+    pts = rng.uniform([0.25, -0.45, 0.1], [0.75, 0.45, 0.7], (4 * n, 3))
+    pts = pts[OBSTACLES.min_signed_distance(pts) > 0.06]
+    return [Context({"ee_position": pts[2 * i], "goal": pts[2 * i + 1]}, OBSTACLES) for i in range(n)]
+
+
+def measure(planner: Planner, warmup: list[Context], contexts: list[Context], desc: str) -> dict:
+    for ctx in warmup:  # first runs allocate and page in the model
+        planner.plan(ctx)
+    samples = {k: np.empty(len(contexts)) for k in PHASES}
+    feasible = 0
+    for i in _progress(len(contexts), desc):
+        d = planner.plan(contexts[i])
+        feasible += d.feasible
+        for k in PHASES:
+            samples[k][i] = d.timing[k]
+    stats = {
+        k: {"p50": float(np.percentile(v, 50)), "p95": float(np.percentile(v, 95)),
+            "p99": float(np.percentile(v, 99)), "mean": float(v.mean()), "max": float(v.max())}
+        for k, v in samples.items()
+    }
+    return {"stats_ms": stats, "feasible_fraction": feasible / len(contexts)}
+
+
+def _environment() -> dict:
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:
+        commit = ""
+    cpu = ""
+    if Path("/proc/cpuinfo").is_file():
+        cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                    if ln.startswith("model name")), "")
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "python": platform.python_version(),
+            "numpy": np.__version__, "onnxruntime": ort.__version__,
+            "available_providers": ort.get_available_providers(), "git_commit": commit}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--decisions", type=int, default=5000, help="decisions per setting (default 5000)")
+    ap.add_argument("--quick", action="store_true", help="200-decision smoke run")
+    ap.add_argument("--latents", type=int, nargs="+", default=[128, 256], help="FDK latent sizes m")
+    ap.add_argument("--rank", type=int, default=32, help="FDK rank r (dnk_training default)")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="onnxruntime intra-op threads")
+    ap.add_argument("--candidates", type=int, default=64)
+    ap.add_argument("--horizon", type=int, default=32)
+    ap.add_argument("--provider", default="cpu", choices=["auto", "cpu", "cuda", "tensorrt"])
+    ap.add_argument("--warmup", type=int, default=50)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-arm", action="store_true", help="skip the analytic arm student reference row")
+    ap.add_argument("--out", type=Path, default=REPO / "reports" / "bench" / "decision_latency.json")
+    args = ap.parse_args()
+    n = 200 if args.quick else args.decisions
+
+    contexts = _contexts(n + args.warmup, args.seed)
+    load_before = os.getloadavg()
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        models = [(f"fdk m={m} r={args.rank}", lambda p, m=m: build_fdk_sized_model(
+            p, horizon=args.horizon, dim=6, latent=m, rank=min(args.rank, m), seed=args.seed)) for m in args.latents]
+        if not args.no_arm:
+            models.append(("arm-primitives-v1", lambda p: build_arm_primitive_model(p, horizon=args.horizon)))
+        for k, (name, build) in enumerate(models):
+            path = Path(tmp) / f"model{k}.onnx"
+            build(path)
+            for threads in args.threads:
+                student = load_model(path, provider=args.provider, threads=threads)
+                planner = Planner(student, GeometricSelector(GeometricScoreConfig()),
+                                  PlannerConfig(num_candidates=args.candidates, seed=args.seed))
+                row = {"model": name, "threads": threads, "provider": student.provider,
+                       "num_candidates": args.candidates, "horizon": args.horizon, "decisions": n,
+                       **measure(planner, contexts[:args.warmup], contexts[args.warmup:], f"{name} t={threads}")}
+                results.append(row)
+    report = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": "python dnk_planner/benchmarks/bench_decision.py" + (" --quick" if args.quick else ""),
+        "obstacles": list(OBSTACLES.ids), "environment": _environment(),
+        "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+        "target": "p95 total < 2 ms with 1 thread (aim 1 ms)", "results": results,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+
+    print(f"{'model':<22}{'thr':>4}  " + "  ".join(f"{k[:-3]:>22}" for k in PHASES) + "  feasible")
+    print(f"{'':<22}{'':>4}  " + "  ".join(f"{'p50 / p95 / p99 ms':>22}" for _ in PHASES))
+    for r in results:
+        cells = "  ".join(
+            "{p50:6.3f} /{p95:6.3f} /{p99:6.3f}".format(**r["stats_ms"][k]).rjust(22) for k in PHASES)
+        print(f"{r['model']:<22}{r['threads']:>4}  {cells}  {r['feasible_fraction']:.2f}")
+    print(f"loadavg before {load_before}, after {report['loadavg_after']}; wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
