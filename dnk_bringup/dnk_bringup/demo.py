@@ -79,10 +79,12 @@ def main(argv: list[str] | None = None) -> int:
                         timeout=20, what="the planner node's status")
         q = client.wait_for(client.joint_positions, timeout=10, what="/joint_states from sim_gen3")
         start = forward_kinematics(q)[:3, 3]
-        # Goal 30 cm to the side and a little lower; a ball sits on the straight line, a table below.
-        goals = [start + np.array([0.0, 0.30, -0.10]), start]
-        client.publish_obstacles([sphere("ball", (start + goals[0]) / 2, 0.06),
-                                  box("table", [start[0], start[1], 0.0], [1.2, 1.2, 0.04])])
+        # Goal 1: 30 cm to the side and 10 cm lower, a ball in the middle of the straight line and a
+        # table below. Goal 2: up and back from there, clear of the ball.
+        goals = [start + np.array([0.0, 0.30, -0.10]), start + np.array([-0.10, 0.30, 0.0])]
+        obstacles = [sphere("ball", (start + goals[0]) / 2, 0.06),
+                     box("table", [start[0], start[1], 0.0], [1.2, 1.2, 0.04])]
+        client.publish_obstacles(obstacles)
         time.sleep(0.5)
         for k, goal in enumerate(goals):
             answer = client.set_goal(goal, tolerance=0.01)
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             if not answer.accepted:
                 ok = False
                 break
-            results.append(_track(client, k, args.timeout))
+            results.append(_track(client, k, args.timeout, obstacles))
             ok &= results[-1]["reached"]
     finally:
         client.close()
@@ -112,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if ok else 1
 
 
-def _track(client: PlannerClient, index: int, timeout: float) -> dict:
+def _track(client: PlannerClient, index: int, timeout: float, obstacles: list) -> dict:
+    """Follow one goal; obstacles are re-published at 2 Hz, as a perception node would."""
     client.clear()
     t0, last_print = time.monotonic(), 0.0
     clearances: list[float] = []
@@ -125,6 +128,7 @@ def _track(client: PlannerClient, index: int, timeout: float) -> dict:
             clearances.append(st.min_clearance)
         if time.monotonic() - last_print >= 0.5:
             last_print = time.monotonic()
+            client.publish_obstacles(obstacles)
             print(f"  t={last_print - t0:5.1f} s {STATE_NAMES.get(st.state, st.state):12s} "
                   f"dist {st.distance_to_goal * 1e3:7.1f} mm  clearance {st.min_clearance * 1e3:7.1f} mm  "
                   f"decision {st.last_latency_ms:5.2f} ms (p95 {st.p95_latency_ms:5.2f})  "

@@ -25,6 +25,7 @@ from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
+from visualization_msgs.msg import MarkerArray
 
 from dnk_msgs.msg import Obstacle, ObstacleArray, PlannerStatus
 from dnk_msgs.srv import SetGoal
@@ -92,6 +93,7 @@ class PlannerClient:
         self.twists: list[Twist] = []
         self.trajectories: list[JointTrajectory] = []
         self.diagnostics: list[DiagnosticArray] = []
+        self.markers: list[MarkerArray] = []
         n = self.node
         self.pub_joint_states = n.create_publisher(JointState, "/joint_states", 10)
         self.pub_obstacles = n.create_publisher(ObstacleArray, "/dnk/obstacles", 10)
@@ -102,6 +104,7 @@ class PlannerClient:
         n.create_subscription(JointTrajectory, "/joint_trajectory_controller/joint_trajectory",
                               self.trajectories.append, 100)
         n.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 100)
+        n.create_subscription(MarkerArray, "/dnk/candidates", self.markers.append, 10)
         self._last_joint_state: JointState | None = None
         n.create_subscription(JointState, "/joint_states", self._on_joint_state, 10)
         self._set_goal = n.create_client(SetGoal, "/dnk/set_goal")
@@ -111,8 +114,13 @@ class PlannerClient:
         self.joint_names = list(joint_names or [f"joint_{i}" for i in range(1, 8)])
         self.joint_state: JointState | None = None
         n.create_timer(0.01, self._publish_joint_state)
-        self._thread = threading.Thread(target=self._executor.spin, daemon=True)
+        self._running = True
+        self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
+
+    def _spin(self) -> None:
+        while self._running:
+            self._executor.spin_once(timeout_sec=0.05)
 
     # ------------------------------------------------------------------ streams
     def _on_target(self, msg: PoseStamped) -> None:
@@ -134,7 +142,7 @@ class PlannerClient:
 
     def clear(self) -> None:
         for stream in (self.status, self.targets, self.target_times, self.twists, self.trajectories,
-                       self.diagnostics):
+                       self.diagnostics, self.markers):
             stream.clear()
 
     def latest_status(self) -> PlannerStatus | None:
@@ -195,17 +203,19 @@ class PlannerClient:
         deadline = time.monotonic() + timeout
         while True:
             value = predicate()
-            if value:
+            if value is not None and (isinstance(value, np.ndarray) or value):
                 return value
             if time.monotonic() > deadline:
                 raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
             time.sleep(0.01)
 
     def close(self) -> None:
+        """Stop the spin thread first, so nothing waits on a context that is shutting down."""
+        self._running = False
+        self._thread.join(timeout=2.0)
         self._executor.shutdown()
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
-        self._thread.join(timeout=2.0)
 
 
 def target_position(msg: PoseStamped) -> np.ndarray:
