@@ -80,7 +80,8 @@ def main() -> None:
         args.seconds, args.sweep, args.sweep_seconds = 10.0, [100.0], 5.0
 
     with tempfile.TemporaryDirectory() as tmp:
-        model = build_arm_primitive_model(Path(tmp) / "arm.onnx", horizon=32)
+        model = Path(tmp) / "arm.onnx"
+        build_arm_primitive_model(model, horizon=32)
         client = PlannerClient()
         client.hold_joints(Q_HOME)
         try:
