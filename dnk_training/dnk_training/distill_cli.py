@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, Field
 
-from dnk_training.checkpoints import CheckpointManager, load_checkpoint
+from dnk_training.checkpoints import CheckpointManager, load_checkpoint, read_meta
 from dnk_training.cli import register_subcommand
 from dnk_training.configs import LayoutConfig, TrainConfig
 from dnk_training.datasets import load_dataset, make_windows
@@ -62,9 +62,9 @@ class DistillConfig(BaseModel):
 
 
 PRESETS: dict[str, DistillConfig] = {
-    # CPU minutes on one core: a few thousand pairs, a few thousand steps.
+    # CPU minutes on one shared core: ~12k pairs (~9 min of guided teacher sampling), 4000 steps per student.
     "small": DistillConfig(
-        num_pairs=16384, heldout_pairs=1024,
+        num_pairs=12288, heldout_pairs=1024,
         train=TrainConfig(steps=4000, batch_size=64, lr=1e-3, log_every=50, ckpt_every=1000),
     ),
     # Paper: 500k pairs, batch 64, 200 epochs = 200 * 500000 / 64 steps.
@@ -78,11 +78,11 @@ PRESETS: dict[str, DistillConfig] = {
 class Paths:
     """Where each artifact lives under artifacts/<task>/ (B's teacher files + this part's outputs)."""
 
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-        self.teacher = self.root / "teacher.json"
-        self.classifier = self.root / "classifier.json"
-        self.iql = self.root / "iql.json"
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.root = Path(args.artifacts)
+        self.teacher = Path(args.teacher) if args.teacher else self.root / "teacher.json"
+        self.classifier = Path(args.classifier) if args.classifier else self.root / "classifier.json"
+        self.iql = Path(args.iql) if args.iql else self.root / "iql.json"
         self.pairs = self.root / "pairs"
         self.runs = self.root / "student_runs"
         self.students = self.root / "students"
@@ -131,16 +131,15 @@ def teacher_ode_step(teacher, classifier, guidance_weight: float):
     sched = teacher.schedule
     clip = teacher.cfg.teacher.diffusion.clip_x0
 
-    def x0_fn(x: torch.Tensor, n: int) -> torch.Tensor:
-        i = n - 1  # teacher step index
-        t = torch.full((x.shape[0],), i, dtype=torch.long)
+    def x0_fn(x: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        t = n - 1  # teacher step index per sample
         with torch.no_grad():
             x0 = teacher.ema(x, t)
         if guidance_weight > 0:
             with torch.enable_grad():
                 xg = x.detach().requires_grad_(True)
                 grad = torch.autograd.grad(classifier(xg, t).sum(), xg)[0]
-            x0 = x0 + guidance_weight * sched.guide_scale[i] * grad
+            x0 = x0 + guidance_weight * sched.guide_scale[t][:, None, None] * grad
         if clip is not None:
             x0 = x0.clamp(-clip, clip)
         return teacher.conditioning.reimpose(x0, x).detach()
@@ -161,7 +160,7 @@ def _split_windows(teacher, heldout_frac: float) -> tuple[np.ndarray, np.ndarray
 
 def cmd_gen_pairs(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
-    paths = Paths(args.artifacts)
+    paths = Paths(args)
     dcfg = PRESETS[args.preset]
     teacher, classifier = _load_teacher(paths)
     train_w, held_w = _split_windows(teacher, dcfg.heldout_frac)
@@ -178,7 +177,8 @@ def cmd_gen_pairs(args: argparse.Namespace) -> int:
         with torch.no_grad():
             return classifier(x0, 0)
 
-    meta = {"teacher": str(paths.teacher), "classifier": str(paths.classifier), "split": args.split,
+    meta = {"teacher": str(paths.teacher), "teacher_step": int(read_meta(paths.teacher)["step"]),
+            "classifier": str(paths.classifier), "classifier_step": int(read_meta(paths.classifier)["step"]), "split": args.split,
             "guidance_weight": gw, "heldout_frac": dcfg.heldout_frac, "windows": int(windows.shape[0])}
     out = paths.pairs / args.split
     deadline = time.monotonic() + args.max_minutes * 60 if args.max_minutes else None
@@ -201,8 +201,9 @@ def _pair_tensors(pairs_dir: Path, loss: LossConfig) -> PairTensors:
     )
 
 
-def _student_meta(model: str, preset: str, dcfg: DistillConfig, teacher, pairs_dir: Path, n_pairs: int) -> dict:
+def _student_meta(model: str, preset: str, dcfg: DistillConfig, teacher, pairs_dir: Path, n_pairs: int, paths: Paths) -> dict:
     return {
+        "teacher": f"{paths.teacher} (step {read_meta(paths.teacher)['step']})",
         "kind": "student", "model": model, "preset": preset, "distill_config": dcfg.model_dump(),
         "task_config": teacher.cfg.model_dump(), "normalizer": teacher.normalizer.to_dict(),
         "pairs": str(pairs_dir), "num_pairs": n_pairs,
@@ -211,15 +212,16 @@ def _student_meta(model: str, preset: str, dcfg: DistillConfig, teacher, pairs_d
 
 def cmd_train_student(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
-    paths = Paths(args.artifacts)
+    paths = Paths(args)
     dcfg = PRESETS[args.preset]
     if args.steps:
         dcfg = dcfg.model_copy(update={"train": dcfg.train.model_copy(update={"steps": args.steps})})
     teacher, classifier = _load_teacher(paths)
     step = teacher_ode_step(teacher, classifier, teacher.cfg.sampling.guidance_weight) if args.model == "cd" else None
+    torch.manual_seed(dcfg.train.seed)  # same initialization seed for every student
     model = build_student(args.model, teacher.cfg.layout, teacher.horizon, dcfg, _abar(teacher.cfg), step)
     data = _pair_tensors(paths.pairs / "train", model.cfg.loss)
-    state = make_state(model, dcfg.train, _student_meta(args.model, args.preset, dcfg, teacher, paths.pairs / "train", len(data)))
+    state = make_state(model, dcfg.train, _student_meta(args.model, args.preset, dcfg, teacher, paths.pairs / "train", len(data), paths))
     t0 = time.monotonic()
     done = run_training(args.model, state, make_step_fn(model, data, dcfg.train, state), dcfg.train,
                         paths.run(args.model), resume=args.resume)
@@ -229,7 +231,6 @@ def cmd_train_student(args: argparse.Namespace) -> int:
 
 def load_student(run_dir: Path) -> tuple[Student, dict]:
     """Rebuild a student from its latest checkpoint (config read from the checkpoint itself)."""
-    from dnk_training.checkpoints import read_meta
     from dnk_training.configs import TaskConfig
 
     latest = CheckpointManager(run_dir / "checkpoints").latest()
@@ -248,7 +249,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from dnk_training.normalizer import Normalizer
 
     torch.set_num_threads(args.threads)
-    paths = Paths(args.artifacts)
+    paths = Paths(args)
     results = {}
     for name in args.models:
         model, meta = load_student(paths.run(name))
@@ -256,7 +257,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         task = TaskConfig.model_validate(meta["task_config"])
         norm = Normalizer.from_dict(meta["normalizer"])
-        prov = {"dataset": task.dataset.path, "teacher": str(paths.teacher), "method": name,
+        prov = {"dataset": task.dataset.path, "teacher": meta["teacher"], "method": name,
                 "config": json.dumps(meta["distill_config"]), "pairs": f"{meta['num_pairs']} from {meta['pairs']}",
                 "steps": str(meta["step"]), "preset": meta["preset"]}
         _, err = export_student(model, paths.students / f"{name}.onnx", f"{task.name}-{name}", task.layout,
@@ -268,14 +269,15 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         clf = ReturnClassifier.load(paths.classifier)
         task = clf.cfg
-        prov = {"dataset": task.dataset.path, "teacher": str(paths.teacher), "method": "return classifier at t=0"}
+        prov = {"dataset": task.dataset.path, "teacher": f"{paths.teacher} (step {read_meta(paths.teacher)['step']})",
+                "method": "return classifier at t=0"}
         _, results["classifier"] = export_classifier(clf, paths.selectors / "classifier.onnx", f"{task.name}-classifier",
                                                      task.layout, task.dataset.horizon, clf.normalizer, task.task,
-                                                     {**prov, "source": str(paths.classifier)})
+                                                     {**prov, "source": f"{paths.classifier} (step {read_meta(paths.classifier)['step']})"})
         critic = IQLCritic.load(paths.iql)
         _, results["critic"] = export_critic(critic, paths.selectors / "critic.onnx", f"{task.name}-iql-critic",
                                              task.layout, task.dataset.horizon, clf.normalizer, task.task,
-                                             {**prov, "method": "IQL min(Q1, Q2)", "source": str(paths.iql)})
+                                             {**prov, "method": "IQL min(Q1, Q2)", "source": f"{paths.iql} (step {read_meta(paths.iql)['step']})"})
     print(json.dumps({"max_abs_error": results}))
     return 0
 
@@ -303,7 +305,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from dnk_training.logging_utils import read_scalars
 
     torch.set_num_threads(args.threads)
-    paths = Paths(args.artifacts)
+    paths = Paths(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     teacher, classifier = _load_teacher(paths)
@@ -379,6 +381,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--artifacts", default="artifacts/halfcheetah", help="task artifact dir (teacher.json, classifier.json, iql.json)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="small", help="distillation scale: small (CPU minutes) or paper")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--teacher", help="teacher checkpoint .json (default <artifacts>/teacher.json)")
+    p.add_argument("--classifier", help="classifier checkpoint .json (default <artifacts>/classifier.json)")
+    p.add_argument("--iql", help="IQL critic checkpoint .json (default <artifacts>/iql.json)")
 
 
 @register_subcommand("gen-pairs", "teacher-target pairs from the trained teacher (resumable chunks)")

@@ -33,8 +33,8 @@ MASK = torch.zeros(H, D, dtype=torch.bool)
 MASK[0, :OBS] = True
 
 
-def exact_x0(x: torch.Tensor, n: int) -> torch.Tensor:
-    a = ABAR[n]
+def exact_x0(x: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+    a = ABAR[n][:, None, None]
     x0 = MU + a.sqrt() * S**2 / (a * S**2 + 1 - a) * (x - a.sqrt() * MU)
     return torch.where(MASK, x, x0)
 
@@ -45,7 +45,7 @@ TEACHER_STEP = ddim_step(exact_x0, ABAR)
 def teacher(prior: torch.Tensor) -> torch.Tensor:
     x = prior
     for n in range(K, 0, -1):
-        x = torch.where(MASK, prior, TEACHER_STEP(x, n))
+        x = torch.where(MASK, prior, TEACHER_STEP(x, torch.full((x.shape[0],), n)))
     return x
 
 

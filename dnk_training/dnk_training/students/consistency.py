@@ -21,8 +21,8 @@ from dnk_training.losses import LossConfig, per_sample_mse, weighted_total
 from dnk_training.configs import LayoutConfig
 from dnk_training.students.common import Student, StudentConfig, ema_copy, mlp
 
-TeacherStep = Callable[[torch.Tensor, int], torch.Tensor]
-"""(x_n [B,H,D] with fixed entries set, n in 1..K) -> x_{n-1}: one deterministic teacher ODE step."""
+TeacherStep = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""(x_n [B,H,D] with fixed entries set, per-sample n [B] in 1..K) -> x_{n-1}: one deterministic teacher ODE step."""
 
 
 class ConsistencyConfig(StudentConfig):
@@ -37,17 +37,18 @@ class ConsistencyConfig(StudentConfig):
     loss: LossConfig = LossConfig(w_min=1.0, w_max=1.0)
 
 
-def ddim_step(x0_fn: Callable[[torch.Tensor, int], torch.Tensor], abar: torch.Tensor) -> TeacherStep:
+def ddim_step(x0_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], abar: torch.Tensor) -> TeacherStep:
     """Deterministic DDIM step (the probability-flow ODE discretized on the DDPM grid).
 
     abar: [K + 1] cumulative alphas with abar[0] = 1 (index n = teacher step n - 1);
-    x0_fn(x_n, n) is the teacher's clean-trajectory prediction at grid index n in 1..K.
+    x0_fn(x_n, n) is the teacher's clean-trajectory prediction at per-sample grid indices n [B] in 1..K.
     """
 
-    def step(x: torch.Tensor, n: int) -> torch.Tensor:
+    def step(x: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
         x0 = x0_fn(x, n)
-        eps = (x - abar[n].sqrt() * x0) / (1 - abar[n]).sqrt()
-        return abar[n - 1].sqrt() * x0 + (1 - abar[n - 1]).sqrt() * eps
+        a, a_prev = abar[n][:, None, None], abar[n - 1][:, None, None]
+        eps = (x - a.sqrt() * x0) / (1 - a).sqrt()
+        return a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
 
     return step
 
@@ -112,11 +113,7 @@ class ConsistencyStudent(Student):
             if self.mode == "cd":
                 if self.teacher_step is None:
                     raise ValueError("mode 'cd' needs teacher_step (the teacher's ODE step); pass ddim_step(...)")
-                xn = torch.empty_like(x1)
-                for t in torch.unique(n + 1).tolist():
-                    sel = (n + 1) == t
-                    xn[sel] = self.teacher_step(x1[sel], t)
-                xn = self.reimpose(xn, x0)
+                xn = self.reimpose(self.teacher_step(x1, n + 1), x0)
             else:
                 xn = self.reimpose(a0.sqrt()[:, None, None] * x0 + (1 - a0).sqrt()[:, None, None] * z, x0)
             target_f = self.f(self.target_net, xn, a0, sinusoidal(n.float() / self.K, self.cfg.time_embed))
