@@ -190,12 +190,11 @@ class ArmSim:
         return (q_next - self.q) / dt
 
     def _integrate(self, v_des: np.ndarray, dt: float) -> None:
-        """Joint velocity limit (scaled uniformly, so Cartesian motions keep their direction),
-        then the per-joint acceleration limit, then the position limits."""
-        ratio = float(np.max(np.abs(v_des) / self.v_max))
-        if ratio > 1.0:
-            v_des = v_des / ratio
-        self.qd = self.qd + np.clip(v_des - self.qd, -self.a_max * dt, self.a_max * dt)
+        """Joint velocity limit, then acceleration limit, then the position limits. Both rate
+        limits scale the whole vector, so a Cartesian motion keeps its direction."""
+        v_des = v_des / max(1.0, float(np.max(np.abs(v_des) / self.v_max)))
+        dv = v_des - self.qd
+        self.qd = self.qd + dv / max(1.0, float(np.max(np.abs(dv) / (self.a_max * dt))))
         q = self.q + self.qd * dt
         clipped = np.clip(q, JOINT_LOWER, JOINT_UPPER)
         self.qd[clipped != q] = 0.0

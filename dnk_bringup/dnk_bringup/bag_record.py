@@ -31,9 +31,8 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 
 from dnk_bringup.msg_types import UnknownMessageType, ensure_registered, import_message, make_typestore
 from dnk_bringup.ros_params import ParameterConfigError, declare_config
+from dnk_bringup.topics import RECORD_DEFAULT
 
-# What a planner run needs for offline analysis and replay (docs/interfaces.md, Planner node).
-DEFAULT_TOPICS = ["/joint_states", "/dnk/target_pose", "/dnk/status", "/dnk/obstacles", "/goal_pose"]
 
 
 class BagRecordConfig(BaseModel):
@@ -44,7 +43,7 @@ class BagRecordConfig(BaseModel):
     output: str = Field(
         "", description="Bag directory to create (must not exist yet); '' = ./dnk_bag_<UTC date-time>.")
     topics: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_TOPICS),
+        default_factory=lambda: list(RECORD_DEFAULT),
         description="Topics to record. '/topic' waits for a publisher and takes its type; "
         "'/topic:pkg/msg/Type' subscribes at once with that type.")
     all_topics: bool = Field(False, description="Record every topic that appears (like ros2 bag record -a).")

@@ -27,10 +27,7 @@ from trajectory_msgs.msg import JointTrajectory
 from dnk_bringup.arm_sim import ArmSim
 from dnk_bringup.ros_params import ParameterConfigError, declare_config
 from dnk_bringup.sim_gen3_config import SimGen3Config, default_joint_limits_file, load_joint_limits
-
-JOINT_STATES_TOPIC = "/joint_states"
-TRAJECTORY_TOPIC = "/joint_trajectory_controller/joint_trajectory"
-TWIST_TOPIC = "/twist_controller/commands"
+from dnk_bringup.topics import JOINT_STATES, JOINT_TRAJECTORY, TWIST
 
 
 def _finite(values) -> bool:
@@ -49,15 +46,20 @@ class SimGen3(Node):
             raise ParameterConfigError(str(exc)) from exc
         self.arm = ArmSim(cfg, v_max, a_max)
         self.joint_names = cfg.joint_names
-        self.pub = self.create_publisher(JointState, JOINT_STATES_TOPIC, 10)
-        self.create_subscription(JointTrajectory, TRAJECTORY_TOPIC, self._on_trajectory, 10)
-        self.create_subscription(Twist, TWIST_TOPIC, self._on_twist, 10)
-        self.create_subscription(PoseStamped, cfg.pose_target_topic, self._on_pose, 10)
+        self.pub = self.create_publisher(JointState, JOINT_STATES, 10)
+        live = {cfg.command_mode} if cfg.command_mode != "all" else {"pose", "twist", "joint_trajectory"}
+        if "joint_trajectory" in live:
+            self.create_subscription(JointTrajectory, JOINT_TRAJECTORY, self._on_trajectory, 10)
+        if "twist" in live:
+            self.create_subscription(Twist, TWIST, self._on_twist, 10)
+        if "pose" in live:
+            self.create_subscription(PoseStamped, cfg.pose_target_topic, self._on_pose, 10)
         self._last_step = self._now_s()
         self.create_timer(1.0 / cfg.rate_hz, self._step)
         self.get_logger().info(
             f"simulated Gen3 at {cfg.rate_hz} Hz, joints {self.joint_names}, max joint velocity "
-            f"{v_max.tolist()} rad/s, pose targets on {cfg.pose_target_topic}, twist frame {cfg.twist_frame}")
+            f"{v_max.tolist()} rad/s, command_mode {cfg.command_mode}, pose targets on {cfg.pose_target_topic}, "
+            f"twist frame {cfg.twist_frame}")
 
     def _now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9

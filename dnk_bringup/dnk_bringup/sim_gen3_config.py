@@ -15,6 +15,7 @@ import yaml
 from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from dnk_bringup.topics import TARGET_POSE
 from dnk_planner.kinematics import JOINT_LOWER, JOINT_UPPER, NUM_JOINTS
 
 # Kortex "Home" (0, 15, 180, 230, 0, 55, 90 deg): elbow bent, wrist pointing down, rad.
@@ -35,9 +36,14 @@ class SimGen3Config(BaseModel):
     joint_limits_file: str = Field(
         "", description="MoveIt-format joint_limits.yaml with max_velocity (rad/s) and max_acceleration "
         "(rad/s^2) per joint; '' = this package's config/joint_limits.yaml.")
+    command_mode: Literal["all", "pose", "twist", "joint_trajectory"] = Field(
+        "all", description="Which command inputs are live, like the one active ros2_kortex controller: pose "
+        "(pose_target_topic), twist (/twist_controller/commands), joint_trajectory "
+        "(/joint_trajectory_controller/joint_trajectory) or all (the latest message wins). Use the "
+        "planner's controller_mode: it publishes pose targets in every mode.")
     base_frame: str = Field("base_link", min_length=1,
                             description="Frame of pose targets; targets in another frame are dropped.")
-    pose_target_topic: str = Field("/dnk/target_pose", min_length=2,
+    pose_target_topic: str = Field(TARGET_POSE, min_length=2,
                                    description="geometry_msgs/PoseStamped Cartesian target topic (the planner's).")
     pose_tracks_orientation: bool = Field(
         True, description="Pose targets also set the end-effector orientation (false: keep the current one).")

@@ -16,6 +16,8 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
+
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float, period_s: float = 0.02) -> bool:
     """Poll `predicate` until it is true or `timeout_s` passed; returns its last value."""
@@ -62,8 +64,15 @@ class Spawner:
         return proc.returncode
 
     def close(self) -> None:
-        for proc, _ in self.children:
-            if proc.poll() is None:
+        """SIGINT every child still running (clean DDS exit, no stale shared memory), SIGKILL stragglers."""
+        running = [proc for proc, _ in self.children if proc.poll() is None]
+        for proc in running:
+            proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 5.0
+        for proc in running:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
 
@@ -97,3 +106,30 @@ class Probe:
         self.executor.shutdown()
         self.node.destroy_node()
         self.context.try_shutdown()
+
+
+def start_sim_and_planner(spawn: Spawner, model: Path, mode: str) -> tuple[subprocess.Popen, subprocess.Popen]:
+    """sim_gen3 and planner_node (autostarted) with dnk_bringup's params files, as dnk_sim.launch.py does."""
+    sim = spawn("dnk_bringup.sim_gen3", "--ros-args", "--params-file", str(CONFIG_DIR / "sim_gen3.yaml"),
+                "-p", f"command_mode:={mode}")
+    planner = spawn("dnk_planner.node", "--autostart", "--ros-args", "--params-file", str(CONFIG_DIR / "planner.yaml"),
+                    "-p", f"model_path:={model}", "-p", f"controller_mode:={mode}", "-p", "provider:=cpu")
+    return sim, planner
+
+
+def goal_from(joint_state, offset) -> tuple:
+    """PoseStamped goal at the arm's current end-effector pose + offset (m), same orientation."""
+    import numpy as np
+    from geometry_msgs.msg import PoseStamped
+
+    from dnk_planner.geometry import matrix_to_quat
+    from dnk_planner.kinematics import forward_kinematics
+
+    start = forward_kinematics(np.array(joint_state.position))
+    goal = start[:3, 3] + np.asarray(offset)
+    msg = PoseStamped()
+    msg.header.frame_id = "base_link"
+    msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v) for v in goal)
+    o = msg.pose.orientation
+    o.x, o.y, o.z, o.w = (float(v) for v in matrix_to_quat(start[:3, :3]))
+    return msg, goal

@@ -11,6 +11,7 @@ import yaml
 from ament_index_python.packages import get_package_share_directory
 from dnk_msgs.msg import Obstacle, ObstacleArray, PlannerStatus
 from geometry_msgs.msg import PoseStamped
+from rclpy.duration import Duration
 from rclpy.serialization import deserialize_message, serialize_message
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from sensor_msgs.msg import JointState
@@ -64,7 +65,8 @@ def recorded_bag(spawn, probe, tmp_path: Path):
             if k < len(msgs):
                 publishers[topic].publish(msgs[k])
         time.sleep(0.01)
-    time.sleep(0.3)
+    for pub in publishers.values():  # every message is in the recorder's queue before SIGINT
+        assert pub.wait_for_all_acked(Duration(seconds=10.0))
     assert spawn.interrupt(recorder) == 0, spawn.log(recorder)
     return bag, sent
 

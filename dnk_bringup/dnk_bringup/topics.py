@@ -1,0 +1,16 @@
+"""Topic names used across dnk_bringup (ros2_kortex's and the planner's, docs/interfaces.md).
+
+Kept free of ROS imports so launch files can use them on any install.
+"""
+JOINT_STATES = "/joint_states"
+JOINT_TRAJECTORY = "/joint_trajectory_controller/joint_trajectory"
+TWIST = "/twist_controller/commands"
+TARGET_POSE = "/dnk/target_pose"
+STATUS = "/dnk/status"
+OBSTACLES = "/dnk/obstacles"
+GOAL_POSE = "/goal_pose"
+
+# What a planner run needs for offline analysis and replay.
+RECORD_DEFAULT = [JOINT_STATES, TARGET_POSE, STATUS, OBSTACLES, GOAL_POSE]
+# What the planner subscribes to: replaying these re-runs the planner on recorded inputs.
+PLANNER_INPUTS = [JOINT_STATES, OBSTACLES, GOAL_POSE]

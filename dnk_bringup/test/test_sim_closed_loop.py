@@ -1,0 +1,62 @@
+"""What dnk_sim.launch.py composes, as plain processes (no `launch` here): sim_gen3 and
+planner_node with this package's params files, plus bag_record. The planner drives the
+simulated arm to a goal in pose mode, and the bag holds the run."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from geometry_msgs.msg import PoseStamped
+from rosbags.rosbag2 import Reader
+from sensor_msgs.msg import JointState
+
+from bringup_testing import goal_from, start_sim_and_planner, wait_until
+from dnk_bringup.msg_types import make_typestore
+from dnk_msgs.msg import PlannerStatus
+from dnk_planner.kinematics import forward_kinematics
+
+
+@pytest.fixture(scope="module")
+def arm_model(tmp_path_factory) -> Path:
+    pytest.importorskip("onnx")
+    from dnk_planner.arm_model import build_arm_primitive_model
+
+    path = tmp_path_factory.mktemp("model") / "arm.onnx"
+    build_arm_primitive_model(path, horizon=32)
+    return path
+
+
+def drive_to_goal(spawn, probe, model: Path, mode: str, offset, subscribers: int = 1) -> list[PlannerStatus]:
+    """Start sim + planner in `mode`, send a goal, wait for GOAL_REACHED; returns the statuses."""
+    states = probe.collect(JointState, "/joint_states")
+    statuses = probe.collect(PlannerStatus, "/dnk/status")
+    sim, planner = start_sim_and_planner(spawn, model, mode)
+    logs = lambda: "\n".join(spawn.log(p)[-3000:] for p in (sim, planner))  # noqa: E731
+    assert wait_until(lambda: len(states) > 5 and len(statuses) > 2, 30.0), logs()
+    msg, goal = goal_from(states[-1], offset)
+    pub = probe.node.create_publisher(PoseStamped, "/goal_pose", 10)
+    assert wait_until(lambda: pub.get_subscription_count() >= subscribers, 10.0), logs()
+    pub.publish(msg)
+    assert wait_until(lambda: statuses[-1].state == PlannerStatus.GOAL_REACHED, 30.0), \
+        f"{statuses[-1].state} {statuses[-1].message}\n{logs()}"
+    reached = forward_kinematics(np.array(states[-1].position))[:3, 3]
+    assert np.linalg.norm(reached - goal) < 0.02  # planner.yaml goal_tolerance_m 0.01 + sim lag
+    return statuses
+
+
+def test_pose_mode_reaches_goal_and_bag_records_it(spawn, probe, arm_model, tmp_path) -> None:
+    bag = tmp_path / "run"
+    recorder = spawn("dnk_bringup.bag_record", "--ros-args", "-p", f"output:={bag}")
+    drive_to_goal(spawn, probe, arm_model, "pose", [0.06, 0.10, -0.04], subscribers=2)  # planner + recorder
+    assert spawn.interrupt(recorder) == 0, spawn.log(recorder)
+    store = make_typestore()
+    counts: dict[str, int] = {}
+    reached_in_bag = False
+    with Reader(bag) as reader:
+        for conn, _, raw in reader.messages():
+            counts[conn.topic] = counts.get(conn.topic, 0) + 1
+            if conn.topic == "/dnk/status":
+                reached_in_bag |= store.deserialize_cdr(raw, conn.msgtype).state == PlannerStatus.GOAL_REACHED
+    assert counts.get("/goal_pose") == 1 and counts.get("/joint_states", 0) > 100, counts
+    assert counts.get("/dnk/target_pose", 0) > 10 and reached_in_bag, counts
