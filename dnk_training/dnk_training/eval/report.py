@@ -37,18 +37,25 @@ def run_metrics(run: MethodRun) -> MethodMetrics:
     )
 
 
+def _load(run: MethodRun) -> str:
+    """Mean host load average over the seeds: latencies on a shared CPU only compare under similar load."""
+    loads = [s.load_avg_1min for s in run.seeds if s.load_avg_1min is not None]
+    return f"{np.mean(loads):.1f}" if loads else "n/a"
+
+
 def table_markdown(rows: list[tuple[MethodRun, MethodMetrics]]) -> str:
     """The paper's Table I layout, plus P95 latency and the run size."""
     lines = [
-        "| Task | Method | Return | Latency (ms) | P95 latency (ms) | Intra-run std | Worst-case | Seeds x episodes | Steps/episode |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| Task | Method | Return | Latency (ms) | P95 latency (ms) | Intra-run std | Worst-case | Seeds x episodes "
+        "| Steps/episode | Host load (1 min) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run, m in rows:
         lines.append(
             f"| {TASK_NAMES[env_family(run.env_id)]} | {run.method} | {m.return_mean:.4f} ± {m.return_std:.4f} "
             f"| {m.latency_mean_ms:.2f} ± {m.latency_std_ms:.2f} | {m.latency_p95_ms:.2f} "
             f"| {m.intra_run_std:.4f} | {m.worst_case:.4f} | {m.num_seeds} x {m.num_episodes // m.num_seeds} "
-            f"| {run.max_steps} |"
+            f"| {run.max_steps} | {_load(run)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -124,7 +131,11 @@ def plot_candidates_pca(runs: list[MethodRun], path: Path) -> Path | None:
                                  f"{task_runs[0].method!r}; rerun with the same --candidate-states")
         for s in range(len(ref_states)):
             ax = axes[row][s]
-            groups = {r.method: np.asarray(r.candidates.trajectories[s]) for r in task_runs}
+            groups: dict[str, np.ndarray] = {}
+            for r in task_runs:  # one student under two selectors has one candidate set: plot it once
+                c = np.asarray(r.candidates.trajectories[s])
+                if not any(g.shape == c.shape and np.array_equal(g, c) for g in groups.values()):
+                    groups[r.method] = c
             proj = pca_project(groups, TEACHER)
             for method, pts in proj.items():
                 ax.scatter(pts[:, 0], pts[:, 1], s=8, alpha=0.6, label=method,
@@ -149,7 +160,8 @@ def write_report(results: ResultsFile, out_dir: str | Path) -> dict[str, Path]:
     paths["table_md"].write_text(table_markdown(rows))
     paths["table_json"].write_text(json.dumps([
         {"task": TASK_NAMES[env_family(r.env_id)], "env_id": r.env_id, "method": r.method,
-         "max_steps": r.max_steps, "setting": r.setting, "host": r.host, **m.model_dump()}
+         "max_steps": r.max_steps, "setting": r.setting, "host": r.host,
+         "load_avg_1min_per_seed": [s.load_avg_1min for s in r.seeds], **m.model_dump()}
         for r, m in rows], indent=2) + "\n")
     paths["pareto_png"] = plot_pareto(rows, out / "pareto.png")
     pca = plot_candidates_pca(runs, out / "candidates_pca.png")
