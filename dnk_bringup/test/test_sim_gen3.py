@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import PoseStamped, Twist
+from rcl_interfaces.srv import DescribeParameters
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
@@ -153,3 +154,24 @@ def test_twist_moves_along_tool_axis_then_times_out(sim, probe) -> None:
     assert np.linalg.norm(moved - along * start[:3, 2]) < max(0.01, 0.15 * along), moved
     time.sleep(0.3)
     np.testing.assert_allclose(positions(states[-1]), q_stop, atol=1e-3)
+
+
+def test_parameters_carry_descriptors(sim, probe) -> None:
+    client = probe.node.create_client(DescribeParameters, "/sim_gen3/describe_parameters")
+    try:
+        assert client.wait_for_service(timeout_sec=10.0)
+        future = client.call_async(DescribeParameters.Request(names=["rate_hz", "twist_frame"]))
+        assert wait_until(future.done, 10.0)
+        rate, frame = future.result().descriptors
+        assert (rate.floating_point_range[0].from_value, rate.floating_point_range[0].to_value) == (1.0, 1000.0)
+        assert "Hz" in rate.description and rate.read_only
+        assert "tool" in frame.description and "base" in frame.description
+    finally:
+        probe.node.destroy_client(client)
+
+
+def test_bad_parameter_exits_with_the_name_and_fix(spawn) -> None:
+    proc = spawn("dnk_bringup.sim_gen3", "--ros-args", "-p", "max_pose_speed:=2.0")
+    assert proc.wait(20) == 2
+    log = spawn.log(proc)
+    assert "max_pose_speed" in log and "Fix" in log
