@@ -3,7 +3,7 @@
 For machines with rclpy but no rosbag2 (pip-installed ROS 2). On a full ROS 2 install use
 `ros2 bag record -s mcap <topics>` instead; the bags are the same format and both tools read
 each other's output. Messages are written as received (serialized CDR, no
-deserialization), stamped with the receive time like rosbag2 does. The subscription QoS
+deserialization), stamped with their DDS reception time like rosbag2 does. The subscription QoS
 adapts to the publishers (reliable only if every publisher is), and topics are subscribed
 when a publisher appears, so the recorder can start first. SIGINT/SIGTERM drain the
 queues and close the bag (MCAP footer + metadata.yaml) so nothing received is lost.
@@ -45,7 +45,7 @@ class BagRecordConfig(BaseModel):
     topics: list[str] = Field(
         default_factory=lambda: list(RECORD_DEFAULT),
         description="Topics to record. '/topic' waits for a publisher and takes its type; "
-        "'/topic:pkg/msg/Type' subscribes at once with that type.")
+        "'/topic:pkg/msg/Type' subscribes at once with that type (reliable, volatile).")
     all_topics: bool = Field(False, description="Record every topic that appears (like ros2 bag record -a).")
     discovery_period_s: float = Field(
         0.1, ge=0.01, le=10.0, description="How often the ROS graph is checked for new publishers, s.")
@@ -146,11 +146,13 @@ class BagRecorder(Node):
             self._connections[name] = connection
             self.counts[name] = 0
         self._subs[name] = self.create_subscription(
-            msg_class, name, lambda data, topic=name: self._on_message(topic, data), qos, raw=True)
+            msg_class, name, lambda data, info, topic=name: self._on_message(topic, data, info), qos, raw=True)
         self.get_logger().info(f"subscribed to {name} [{msgtype}]")
 
-    def _on_message(self, topic: str, data: bytes) -> None:
-        stamp_ns = self.get_clock().now().nanoseconds
+    def _on_message(self, topic: str, data: bytes, info: dict) -> None:
+        # The DDS reception time, as rosbag2 records it: a busy executor taking several queued
+        # messages at once must not squash their timing.
+        stamp_ns = info.get("received_timestamp") or self.get_clock().now().nanoseconds
         with self._lock:
             if self.writer is None:
                 return

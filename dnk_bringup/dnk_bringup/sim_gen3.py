@@ -80,6 +80,10 @@ class SimGen3(Node):
                 self._drop("JointTrajectory", f"point {k} needs {len(names)} finite positions, got "
                                               f"{list(point.positions)}")
                 return
+            if len(point.velocities) not in (0, len(names)) or not _finite(point.velocities):
+                self._drop("JointTrajectory", f"point {k}: velocities must be empty or {len(names)} finite "
+                                              f"values, got {list(point.velocities)}")
+                return
             if times and t <= times[-1]:
                 self._drop("JointTrajectory", f"point {k}: time_from_start {t:.3f} s is not increasing")
                 return

@@ -14,7 +14,9 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.duration import Duration
 from rclpy.serialization import deserialize_message, serialize_message
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
+from std_msgs.msg import String
 
 from dnk_bringup.msg_types import make_typestore
 from bringup_testing import wait_until
@@ -125,3 +127,32 @@ def test_replay_names_missing_topic(spawn, tmp_path: Path) -> None:
     proc = spawn("dnk_bringup.bag_replay", str(bag), "--topics", "/nope")
     assert proc.wait(20) == 2
     assert "/nope" in spawn.log(proc) and "/joint_states" in spawn.log(proc)
+
+
+def test_record_pinned_type_and_best_effort_publisher(spawn, probe, tmp_path: Path) -> None:
+    """'/topic:pkg/msg/Type' subscribes before any publisher; a best-effort publisher is matched
+    by a best-effort subscription (a reliable one would never receive from it)."""
+    bag = tmp_path / "bag"
+    recorder = spawn("dnk_bringup.bag_record", "--ros-args", "-p", f"output:={bag}",
+                     "-p", "topics:=['/test/pinned:std_msgs/msg/String', '/test/best_effort']")
+    assert wait_until(lambda: recorder.poll() is not None or probe.node.count_subscribers("/test/pinned") > 0, 20.0)
+    assert probe.node.count_subscribers("/test/pinned") > 0, spawn.log(recorder)
+    pinned = probe.node.create_publisher(String, "/test/pinned", 10)
+    best_effort = probe.node.create_publisher(String, "/test/best_effort", qos_profile_sensor_data)
+    assert wait_until(lambda: pinned.get_subscription_count() > 0 and best_effort.get_subscription_count() > 0,
+                      20.0), spawn.log(recorder)
+    for k in range(5):
+        pinned.publish(String(data=f"p{k}"))
+        best_effort.publish(String(data=f"b{k}"))
+        time.sleep(0.02)
+    assert pinned.wait_for_all_acked(Duration(seconds=10.0))
+    time.sleep(0.3)  # best effort has no acknowledgements
+    assert spawn.interrupt(recorder) == 0, spawn.log(recorder)
+    with Reader(bag) as reader:
+        got = {}
+        for conn, _, raw in reader.messages():
+            got.setdefault(conn.topic, []).append(deserialize_message(bytes(raw), String).data)
+        qos = {c.topic: c.ext.offered_qos_profiles for c in reader.connections}
+    assert got["/test/pinned"] == [f"p{k}" for k in range(5)]
+    assert got["/test/best_effort"] == [f"b{k}" for k in range(5)]  # same host: none lost
+    assert qos["/test/best_effort"][0].reliability.name == "BEST_EFFORT"
