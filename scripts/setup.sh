@@ -38,8 +38,10 @@ if [ "$(cat "$VENV/.dnk_requirements" 2>/dev/null)" != "$req_hash" ]; then
   say "installing pinned packages (${REQS[*]})"
   args=()
   for r in "${REQS[@]}"; do args+=(-r "$r"); done
-  "$VENV/bin/python" -m pip install --disable-pip-version-check -q "${args[@]}" \
-    || die "pip install failed (see the pip output above). The pins live in requirements/*.txt."
+  # (grep drops this machine's pip-config noise about absent local index folders)
+  "$VENV/bin/python" -m pip install --disable-pip-version-check -q "${args[@]}" 2>&1 \
+    | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+  [ "${PIPESTATUS[0]}" -eq 0 ] || die "pip install failed (see the pip output above). The pins live in requirements/*.txt."
   "$VENV/bin/python" scripts/patch_ros_cmake.py "$VENV" || die "patching the ROS CMake export files failed"
   echo "$req_hash" > "$VENV/.dnk_requirements"
 else
