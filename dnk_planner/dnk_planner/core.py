@@ -105,7 +105,7 @@ class Planner:
             raise ValueError(
                 f"Context.obstacles is a {type(ctx.obstacles).__name__}. Fix: build it with ObstacleSet.from_shapes."
             )
-        return check_values(self.manifest, ctx.values)
+        return check_values(self.manifest, ctx.values, self.entries)
 
     def plan(self, ctx: Context) -> Decision:
         """One decision: N priors, one student call, exact fixed entries, scores, argmax.

@@ -58,22 +58,25 @@ class GeometricSelector:
         goal = ctx.values.get("goal")
         if goal is None:
             raise ValueError("GeometricSelector needs context key 'goal' (3,) m. Fix: pass it in Context.values.")
-        p = candidates[..., self._ee]                                   # (N, H, 3)
-        planned = p[:, 1:]
+        # One copy into (x, y, z) planes of shape (N, H): every term below is elementwise on planes.
+        p = np.ascontiguousarray(np.moveaxis(candidates[..., self._ee], -1, 0))       # (3, N, H)
         if ctx.obstacles is None or ctx.obstacles.is_empty:
-            clearance = np.full(planned.shape[:2], cfg.clearance_saturation)
+            clearance = np.full(p.shape[1:], cfg.clearance_saturation, dtype=p.dtype)
         else:
-            clearance = ctx.obstacles.min_signed_distance(planned) - cfg.safety_margin
+            clearance = ctx.obstacles.min_signed_distance_planes(p)
+            clearance -= cfg.safety_margin
+        clearance = clearance[:, 1:]  # planned points only
         rejected = (clearance < 0.0).any(axis=1)
         reward = np.minimum(clearance, cfg.clearance_saturation).sum(axis=1)
 
-        v = np.diff(p, axis=1) / cfg.dt                                  # (N, H-1, 3) m/s
-        a = np.diff(v, axis=1) / cfg.dt                                  # (N, H-2, 3) m/s^2
-        effort = np.einsum("nhk,nhk->n", v, v) / max(v.shape[1], 1)
-        effort += np.einsum("nhk,nhk->n", a, a) / max(a.shape[1], 1)
+        # mean |v|^2 + mean |a|^2 with v, a by finite differences (dt folded into the constants)
+        v = p[:, :, 1:] - p[:, :, :-1]
+        a = v[:, :, 1:] - v[:, :, :-1]
+        effort = np.square(v).sum(axis=(0, 2)) / (cfg.dt**2 * max(v.shape[2], 1))
+        effort += np.square(a).sum(axis=(0, 2)) / (cfg.dt**4 * max(a.shape[2], 1))
 
-        g = np.asarray(goal, dtype=np.float32)
-        progress = np.linalg.norm(p[:, 0] - g, axis=-1) - np.linalg.norm(p[:, -1] - g, axis=-1)
+        g = np.asarray(goal, dtype=p.dtype)[:, None]
+        progress = np.sqrt(np.square(p[:, :, 0] - g).sum(axis=0)) - np.sqrt(np.square(p[:, :, -1] - g).sum(axis=0))
 
         s = cfg.w_clearance * reward - cfg.w_effort * effort + cfg.w_progress * progress
         s = s.astype(np.float64)
