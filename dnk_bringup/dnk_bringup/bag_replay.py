@@ -66,8 +66,10 @@ class BagPlayer(Node):
         available = {c.topic for c in reader.connections}
         if topics is not None:
             missing = sorted(set(topics) - available)
-            if missing:
-                raise ValueError(f"--topics: {missing} not in the bag; it has {sorted(available)}")
+            if len(missing) == len(set(topics)):
+                raise ValueError(f"--topics: none of {missing} is in the bag; it has {sorted(available)}")
+            if missing:  # like `ros2 bag play --topics`: a topic the run never saw is skipped
+                self.get_logger().warning(f"--topics: {missing} not in the bag; replaying the others")
         self.connections = [c for c in reader.connections if topics is None or c.topic in topics]
         self.publishers_by_topic = {}
         for topic in sorted({c.topic for c in self.connections}):

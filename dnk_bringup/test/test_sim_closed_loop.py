@@ -1,6 +1,7 @@
-"""What dnk_sim.launch.py composes, as plain processes (no `launch` here): sim_gen3 and
-planner_node with this package's params files, plus bag_record. The planner drives the
-simulated arm to a goal in pose mode, and the bag holds the run."""
+"""What dnk_sim.launch.py and dnk_replay.launch.py compose, as plain processes (no `launch`
+here): sim_gen3 and planner_node with this package's params files plus bag_record drive the
+simulated arm to a goal; then bag_replay feeds the recorded planner inputs to a fresh planner,
+which must see the goal reached too."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,8 +12,9 @@ from geometry_msgs.msg import PoseStamped
 from rosbags.rosbag2 import Reader
 from sensor_msgs.msg import JointState
 
-from bringup_testing import goal_from, start_sim_and_planner, wait_until
+from bringup_testing import CONFIG_DIR, goal_from, start_sim_and_planner, wait_until
 from dnk_bringup.msg_types import make_typestore
+from dnk_bringup.topics import PLANNER_INPUTS
 from dnk_msgs.msg import PlannerStatus
 from dnk_planner.kinematics import forward_kinematics
 
@@ -45,11 +47,13 @@ def drive_to_goal(spawn, probe, model: Path, mode: str, offset, subscribers: int
     return statuses
 
 
-def test_pose_mode_reaches_goal_and_bag_records_it(spawn, probe, arm_model, tmp_path) -> None:
+def test_pose_mode_reaches_goal_bag_records_it_and_replays(spawn, probe, arm_model, tmp_path) -> None:
     bag = tmp_path / "run"
     recorder = spawn("dnk_bringup.bag_record", "--ros-args", "-p", f"output:={bag}")
     drive_to_goal(spawn, probe, arm_model, "pose", [0.06, 0.10, -0.04], subscribers=2)  # planner + recorder
     assert spawn.interrupt(recorder) == 0, spawn.log(recorder)
+    for proc, _ in spawn.children:  # sim and planner
+        spawn.interrupt(proc)
     store = make_typestore()
     counts: dict[str, int] = {}
     reached_in_bag = False
@@ -60,3 +64,15 @@ def test_pose_mode_reaches_goal_and_bag_records_it(spawn, probe, arm_model, tmp_
                 reached_in_bag |= store.deserialize_cdr(raw, conn.msgtype).state == PlannerStatus.GOAL_REACHED
     assert counts.get("/goal_pose") == 1 and counts.get("/joint_states", 0) > 100, counts
     assert counts.get("/dnk/target_pose", 0) > 10 and reached_in_bag, counts
+
+    # dnk_replay.launch.py: the planner's recorded inputs into a fresh planner.
+    statuses = probe.collect(PlannerStatus, "/dnk/status")
+    planner = spawn("dnk_planner.node", "--autostart", "--ros-args", "--params-file", str(CONFIG_DIR / "planner.yaml"),
+                    "-p", f"model_path:={arm_model}", "-p", "provider:=cpu")
+    assert wait_until(lambda: len(statuses) > 2, 30.0), spawn.log(planner)
+    player = spawn("dnk_bringup.bag_replay", str(bag), "--topics", *PLANNER_INPUTS, "--wait-for-subscribers", "10")
+    assert wait_until(lambda: player.poll() is not None, 40.0) and player.returncode == 0, spawn.log(player)
+    seen = [s.state for s in statuses]
+    # ACTIVE while the recorded arm moves, GOAL_REACHED once it arrives (then HOLDING: the replay ended)
+    assert PlannerStatus.ACTIVE in seen and PlannerStatus.GOAL_REACHED in seen, (seen, spawn.log(planner))
+    assert seen.index(PlannerStatus.GOAL_REACHED) > seen.index(PlannerStatus.ACTIVE)
