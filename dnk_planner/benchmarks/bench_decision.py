@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -58,12 +59,15 @@ def _contexts(n: int, seed: int) -> list[Context]:
     return [Context({"ee_position": pts[2 * i], "goal": pts[2 * i + 1]}, OBSTACLES) for i in range(n)]
 
 
-def measure(planner: Planner, warmup: list[Context], contexts: list[Context], desc: str) -> dict:
+def measure(planner: Planner, warmup: list[Context], contexts: list[Context], prefetch: bool, desc: str) -> dict:
+    """prefetch=True draws the next prior noise between decisions, as a node can in its idle time."""
     for ctx in warmup:  # first runs allocate and page in the model
         planner.plan(ctx)
     samples = {k: np.empty(len(contexts)) for k in PHASES}
     feasible = 0
     for i in _progress(len(contexts), desc):
+        if prefetch:
+            planner.prefetch()
         d = planner.plan(contexts[i])
         feasible += d.feasible
         for k in PHASES:
@@ -103,6 +107,8 @@ def main() -> None:
     ap.add_argument("--provider", default="cpu", choices=["auto", "cpu", "cuda", "tensorrt"])
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--prefetch", choices=["off", "on", "both"], default="both",
+                    help="draw prior noise between decisions (Planner.prefetch) or inside plan")
     ap.add_argument("--no-arm", action="store_true", help="skip the analytic arm student reference row")
     ap.add_argument("--out", type=Path, default=REPO / "reports" / "bench" / "decision_latency.json")
     args = ap.parse_args()
@@ -120,16 +126,18 @@ def main() -> None:
             path = Path(tmp) / f"model{k}.onnx"
             build(path)
             for threads in args.threads:
-                student = load_model(path, provider=args.provider, threads=threads)
-                planner = Planner(student, GeometricSelector(GeometricScoreConfig()),
-                                  PlannerConfig(num_candidates=args.candidates, seed=args.seed))
-                row = {"model": name, "threads": threads, "provider": student.provider,
-                       "num_candidates": args.candidates, "horizon": args.horizon, "decisions": n,
-                       **measure(planner, contexts[:args.warmup], contexts[args.warmup:], f"{name} t={threads}")}
-                results.append(row)
+                for prefetch in {"off": [False], "on": [True], "both": [False, True]}[args.prefetch]:
+                    student = load_model(path, provider=args.provider, threads=threads)
+                    planner = Planner(student, GeometricSelector(GeometricScoreConfig()),
+                                      PlannerConfig(num_candidates=args.candidates, seed=args.seed))
+                    row = {"model": name, "threads": threads, "prefetch": prefetch, "provider": student.provider,
+                           "num_candidates": args.candidates, "horizon": args.horizon, "decisions": n,
+                           **measure(planner, contexts[:args.warmup], contexts[args.warmup:], prefetch,
+                                     f"{name} t={threads} prefetch={prefetch}")}
+                    results.append(row)
     report = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": "python dnk_planner/benchmarks/bench_decision.py" + (" --quick" if args.quick else ""),
+        "command": "python dnk_planner/benchmarks/bench_decision.py " + " ".join(sys.argv[1:]),
         "obstacles": list(OBSTACLES.ids), "environment": _environment(),
         "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
         "target": "p95 total < 2 ms with 1 thread (aim 1 ms)", "results": results,
@@ -137,12 +145,13 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
 
-    print(f"{'model':<22}{'thr':>4}  " + "  ".join(f"{k[:-3]:>22}" for k in PHASES) + "  feasible")
-    print(f"{'':<22}{'':>4}  " + "  ".join(f"{'p50 / p95 / p99 ms':>22}" for _ in PHASES))
+    print(f"{'model':<22}{'thr':>4}{'pref':>5}  " + "  ".join(f"{k[:-3]:>22}" for k in PHASES) + "  feasible")
+    print(f"{'':<31}  " + "  ".join(f"{'p50 / p95 / p99 ms':>22}" for _ in PHASES))
     for r in results:
         cells = "  ".join(
             "{p50:6.3f} /{p95:6.3f} /{p99:6.3f}".format(**r["stats_ms"][k]).rjust(22) for k in PHASES)
-        print(f"{r['model']:<22}{r['threads']:>4}  {cells}  {r['feasible_fraction']:.2f}")
+        print(f"{r['model']:<22}{r['threads']:>4}{'on' if r['prefetch'] else 'off':>5}  {cells}  "
+              f"{r['feasible_fraction']:.2f}")
     print(f"loadavg before {load_before}, after {report['loadavg_after']}; wrote {args.out}")
 
 

@@ -114,9 +114,15 @@ class PriorBuilder:
         self._noisy = [sl for name, sl in manifest.column_slices.items() if name not in always]
         width = sum(sl.stop - sl.start for sl in self._noisy)
         self._noise = np.empty((num_candidates, manifest.horizon, width), dtype=np.float32)
+        self._drawn = False
 
-    def build(self, values: Mapping[str, np.ndarray]) -> np.ndarray:
-        """temperature * N(0, I) with fixed entries set; returns the internal buffer (reused next call)."""
+    def draw(self) -> None:
+        """Draw the next decision's noise (temperature-scaled) into the buffer.
+
+        `build` calls it when needed; a control loop may call it in its idle time
+        instead (Planner.prefetch) to take the draw off the decision's critical path.
+        Either way each decision consumes exactly one draw, so replays stay bit-identical.
+        """
         if self._noise.size:
             self.rng.standard_normal(dtype=np.float32, out=self._noise)
         start = 0
@@ -124,6 +130,17 @@ class PriorBuilder:
             stop = start + sl.stop - sl.start
             np.multiply(self._noise[..., start:stop], self.temperature, out=self.buffer[..., sl])
             start = stop
+        self._drawn = True
+
+    def prefetch(self) -> None:
+        """Draw now unless the next decision's noise is already drawn."""
+        if not self._drawn:
+            self.draw()
+
+    def build(self, values: Mapping[str, np.ndarray]) -> np.ndarray:
+        """temperature * N(0, I) with fixed entries set; returns the internal buffer (reused next call)."""
+        self.prefetch()
+        self._drawn = False
         n = self.normalizer
         for e in self.entries:  # each entry normalized with its own columns' statistics
             self.buffer[:, e.rows, e.cols] = (values[e.source] - n.mean[e.cols]) / n.std[e.cols]

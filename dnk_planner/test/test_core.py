@@ -126,3 +126,12 @@ def test_from_files_defaults_to_geometric_for_arm(arm_path: Path) -> None:
     planner = Planner.from_files(arm_path.with_suffix(".json"), config=PlannerConfig(provider="cpu", num_candidates=8))
     assert isinstance(planner.selector, GeometricSelector)
     assert planner.plan(Context({"ee_position": EE, "goal": GOAL})).feasible
+
+
+def test_prefetch_does_not_change_decisions(arm_path: Path) -> None:
+    plain, early = make_planner(arm_path, 9), make_planner(arm_path, 9)
+    ctx = Context({"ee_position": EE, "goal": GOAL}, ON_THE_LINE)
+    for _ in range(3):
+        early.prefetch()
+        a, b = plain.plan(ctx), early.plan(ctx)
+        assert a.candidates.tobytes() == b.candidates.tobytes() and a.best_index == b.best_index

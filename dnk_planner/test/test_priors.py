@@ -80,3 +80,13 @@ def test_bad_builder_arguments(identity_student: Path) -> None:
         PriorBuilder(m, 0, seed=0)
     with pytest.raises(ValueError, match="temperature"):
         PriorBuilder(m, 4, seed=0, temperature=-1.0)
+
+
+def test_prefetch_keeps_replays_identical(identity_student: Path) -> None:
+    m = read_manifest(identity_student)
+    plain, early = PriorBuilder(m, 16, seed=4), PriorBuilder(m, 16, seed=4)
+    for i in range(4):
+        if i % 2:
+            early.prefetch()
+            early.prefetch()  # a second prefetch must not skip a draw
+        assert plain.build(CTX).tobytes() == early.build(CTX).tobytes()
