@@ -167,8 +167,9 @@ def _eval_teacher(p: argparse.ArgumentParser) -> Handler:
     p.add_argument("--artifacts", default="artifacts/halfcheetah", help="directory holding teacher.json and classifier.json")
     p.add_argument("--episodes", type=int, help="episodes (default: config eval.episodes)")
     p.add_argument("--max-steps", type=int, help="env steps per episode (default: config eval.max_steps = 1000)")
+    p.add_argument("--seed", type=int, help="first reset seed; episode i uses seed + i (default: config eval.seed)")
     p.add_argument("--guidance-weight", type=float, help="classifier guidance w_cg (default: config sampling.guidance_weight)")
-    p.add_argument("--latency-decisions", type=int, default=20, help="timed single-state decisions at num_candidates")
+    p.add_argument("--latency-decisions", type=int, default=20, help="timed single-state decisions at num_candidates (0: skip)")
     p.add_argument("--report", required=True, help="output JSON")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     p.add_argument("--no-progress", action="store_true", help="hide tqdm bars")
@@ -183,15 +184,20 @@ def _eval_teacher(p: argparse.ArgumentParser) -> Handler:
         teacher = Teacher.load(art / "teacher.json")
         clf = ReturnClassifier.load(art / "classifier.json")
         cfg = teacher.cfg
-        ev = cfg.eval.model_copy(update={k: v for k, v in {"episodes": args.episodes, "max_steps": args.max_steps}.items() if v})
+        given = {"episodes": args.episodes, "max_steps": args.max_steps, "seed": args.seed}
+        ev = cfg.eval.model_copy(update={k: v for k, v in given.items() if v is not None})
         sampling = cfg.sampling if args.guidance_weight is None else cfg.sampling.model_copy(update={"guidance_weight": args.guidance_weight})
-        result = {
-            "latency": measure_latency(teacher, clf, sampling, args.latency_decisions),
-            "eval": evaluate_teacher(teacher, clf, sampling, ev, progress=not args.no_progress),
-            "threads": args.threads,
-        }
-        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.report).write_text(json.dumps(result, indent=1))
+        report = Path(args.report)
+        report.parent.mkdir(parents=True, exist_ok=True)
+        result: dict = {"threads": args.threads}
+        if args.latency_decisions > 0:
+            result["latency"] = measure_latency(teacher, clf, sampling, args.latency_decisions)
+
+        def write(ev_result: dict) -> None:
+            report.write_text(json.dumps(dict(result, eval=ev_result), indent=1))
+
+        result["eval"] = evaluate_teacher(teacher, clf, sampling, ev, progress=not args.no_progress, on_partial=write)
+        write(result["eval"])
         print(json.dumps({k: v for k, v in result["eval"].items() if k != "episode_returns"}, indent=1))
         return 0
 

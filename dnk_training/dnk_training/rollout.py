@@ -8,6 +8,7 @@ all of them (a CPU runs a 640-row batch far more efficiently than ten 64-row bat
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import numpy as np
 import torch
@@ -43,8 +44,16 @@ def decide(
 
 
 def evaluate_teacher(
-    teacher: Teacher, clf: ReturnClassifier, sampling: SamplingConfig, ev: EvalConfig, progress: bool = True
+    teacher: Teacher,
+    clf: ReturnClassifier,
+    sampling: SamplingConfig,
+    ev: EvalConfig,
+    progress: bool = True,
+    on_partial: Callable[[dict], None] | None = None,
+    partial_every: int = 25,
 ) -> dict:
+    """Run ``ev.episodes`` episodes side by side; ``on_partial`` gets the running summary every
+    ``partial_every`` steps so a long CPU evaluation leaves usable numbers if it is stopped."""
     import gymnasium as gym
 
     envs = [gym.make(ev.env_id, max_episode_steps=ev.max_steps) for _ in range(ev.episodes)]
@@ -54,7 +63,9 @@ def evaluate_teacher(
     active = np.ones(ev.episodes, dtype=bool)
     gen = torch.Generator().manual_seed(ev.seed)
     t0 = time.perf_counter()
-    for _ in tqdm(range(ev.max_steps), desc="eval-teacher", disable=not progress, mininterval=10):
+    for step in tqdm(range(ev.max_steps), desc="eval-teacher", disable=not progress, mininterval=10):
+        if on_partial is not None and step and step % partial_every == 0:
+            on_partial(_summary(returns, lengths, ev, sampling, time.perf_counter() - t0, partial=True))
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
@@ -65,9 +76,13 @@ def evaluate_teacher(
             returns[j] += r
             lengths[j] += 1
             active[j] = not (term or trunc)
-    wall = time.perf_counter() - t0
+    return _summary(returns, lengths, ev, sampling, time.perf_counter() - t0, partial=False)
+
+
+def _summary(returns: np.ndarray, lengths: np.ndarray, ev: EvalConfig, sampling: SamplingConfig, wall: float, partial: bool) -> dict:
     norm = [d4rl_normalized(r, ev.ref_min, ev.ref_max) for r in returns]
     out = {
+        "partial": partial,
         "env_id": ev.env_id,
         "episodes": ev.episodes,
         "max_steps": ev.max_steps,
@@ -83,7 +98,7 @@ def evaluate_teacher(
         "normalized_std": float(np.std(norm)),
         "wall_s": wall,
     }
-    if ev.max_steps < 1000:
+    if lengths.max() < 1000:
         # D4RL scores are defined on 1000-step episodes; scale the per-step return up, labelled as such
         ext = [d4rl_normalized(r * 1000.0 / max(l, 1), ev.ref_min, ev.ref_max) for r, l in zip(returns, lengths)]
         out["normalized_mean_extrapolated_to_1000_steps"] = float(np.mean(ext))
