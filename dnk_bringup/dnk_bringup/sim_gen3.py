@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 
 import numpy as np
 import rclpy
@@ -45,6 +46,7 @@ class SimGen3(Node):
         except ValueError as exc:
             raise ParameterConfigError(str(exc)) from exc
         self.arm = ArmSim(cfg, v_max, a_max)
+        self._warned: dict[str, tuple[float, int]] = {}
         self.joint_names = cfg.joint_names
         self.pub = self.create_publisher(JointState, JOINT_STATES, 10)
         live = {cfg.command_mode} if cfg.command_mode != "all" else {"pose", "twist", "joint_trajectory"}
@@ -65,7 +67,16 @@ class SimGen3(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _drop(self, what: str, why: str) -> None:
-        self.get_logger().warning(f"dropped {what}: {why}", throttle_duration_sec=self.config.warn_throttle_s)
+        """Warn at most once per warn_throttle_s per message kind (a flood of bad twists must not
+        hide a bad trajectory), saying how many were dropped silently in between."""
+        now = time.monotonic()
+        last, silent = self._warned.get(what, (-math.inf, 0))
+        if now - last < self.config.warn_throttle_s:
+            self._warned[what] = (last, silent + 1)
+            return
+        self._warned[what] = (now, 0)
+        more = f" (+{silent} more dropped since the last warning)" if silent else ""
+        self.get_logger().warning(f"dropped {what}: {why}{more}")
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
         names = list(msg.joint_names)

@@ -110,6 +110,8 @@ def test_bad_messages_are_dropped_and_publishing_continues(sim, probe) -> None:
     np.testing.assert_allclose(positions(states[-1]), q0, atol=1e-6)  # nothing moved the arm
     log = spawner.log(proc)
     assert "dropped JointTrajectory" in log and "finite" in log
+    assert "dropped Twist" in log and "dropped pose target" in log  # throttled per message kind
+    assert log.count("dropped JointTrajectory") == 1  # the second bad one came within warn_throttle_s
 
 
 def test_pose_target_reached_through_ik(sim, probe) -> None:
