@@ -12,6 +12,8 @@ from dnk_planner.arm_model import ARM_MODEL_ID, build_arm_primitive_model, build
 from dnk_planner.manifest import load_model, sha256_file
 from dnk_planner.priors import Normalizer, PriorBuilder
 
+pytest.importorskip("onnx")  # the models under test are written with onnx (dev dependency)
+
 EE = np.array([0.3, -0.2, 0.4], np.float32)
 
 

@@ -14,6 +14,8 @@ from dnk_planner.geometry import ObstacleSet
 from dnk_planner.manifest import load_model
 from dnk_planner.selectors import GeometricSelector
 
+pytest.importorskip("onnx")  # the models under test are written with onnx (dev dependency)
+
 EE = np.array([0.5, -0.3, 0.3])
 GOAL = np.array([0.5, 0.3, 0.3])
 ON_THE_LINE = ObstacleSet.from_shapes(spheres=[("ball", (0.5, -0.1, 0.3), 0.06)])

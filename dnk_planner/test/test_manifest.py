@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-from conftest import arm_manifest, save_graph
+from planner_testing import arm_manifest, save_graph
 from onnx import TensorProto, helper
 
 from dnk_planner.manifest import ModelContractError, ModelManifest, load_model, read_manifest, save_manifest, sha256_file

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import OPSET, save_graph, write_linear_critic
+from planner_testing import OPSET, save_graph, write_linear_critic
 from onnx import TensorProto, helper, numpy_helper
 
 from dnk_planner.config import GeometricScoreConfig, PlannerConfig
