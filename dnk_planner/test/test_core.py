@@ -137,3 +137,22 @@ def test_prefetch_does_not_change_decisions(arm_path: Path) -> None:
         early.prefetch()
         a, b = plain.plan(ctx), early.plan(ctx)
         assert a.candidates.tobytes() == b.candidates.tobytes() and a.best_index == b.best_index
+
+
+def test_student_emitting_nan_yields_hold_not_crash(tmp_path: Path) -> None:
+    from onnx import TensorProto, helper, numpy_helper
+    from planner_testing import arm_manifest, save_graph
+
+    from dnk_planner.manifest import save_manifest
+
+    path = save_graph(
+        tmp_path / "nan.onnx", [helper.make_node("Mul", ["prior", "nan"], ["trajectory"])],
+        [helper.make_tensor_value_info("prior", TensorProto.FLOAT, ["b", 32, 6])],
+        [helper.make_tensor_value_info("trajectory", TensorProto.FLOAT, ["b", 32, 6])],
+        [numpy_helper.from_array(np.array(np.nan, np.float32), "nan")],
+    )
+    save_manifest(arm_manifest(path, 32), path)
+    d = make_planner(path, n=8).plan(Context({"ee_position": EE, "goal": GOAL}, ON_THE_LINE))
+    assert not d.feasible and d.best_index == -1
+    np.testing.assert_array_equal(d.action, EE.astype(np.float32))
+    assert np.all(np.isfinite(d.trajectory))
