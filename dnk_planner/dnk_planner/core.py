@@ -138,7 +138,7 @@ class Planner:
             raise ValueError(f"selector returned scores of shape {scores.shape}, expected ({raw.shape[0]},)")
         scores = np.where(np.isnan(scores), -np.inf, scores)
         best = int(np.argmax(scores))
-        feasible = bool(np.isfinite(scores[best]))
+        feasible = bool(scores[best] > -np.inf)
         candidates = raw.copy()  # the decision must not change when the buffers are reused
         if feasible:
             trajectory = candidates[best].copy()
