@@ -66,6 +66,15 @@ def test_fixed_batch_in_file_refused(tmp_path: Path) -> None:
     assert refused(path).field == "inputs.prior.shape"
 
 
+def test_dtype_mismatch_refused(tmp_path: Path) -> None:
+    path = save_graph(tmp_path / "f64.onnx", [helper.make_node("Identity", ["prior"], ["trajectory"])],
+                      [helper.make_tensor_value_info("prior", TensorProto.DOUBLE, ["b", 8, 6])],
+                      [helper.make_tensor_value_info("trajectory", TensorProto.DOUBLE, ["b", 8, 6])])
+    save_manifest(arm_manifest(path, 8), path)
+    err = refused(path)
+    assert err.field == "inputs.prior.dtype" and "float64" in str(err)
+
+
 def test_io_name_mismatch_refused(tmp_path: Path) -> None:
     path = save_graph(tmp_path / "named.onnx", [helper.make_node("Identity", ["x"], ["trajectory"])],
                       [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", 8, 6])],
