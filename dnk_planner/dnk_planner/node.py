@@ -295,6 +295,8 @@ class PlannerNode(Node):
             self.state, self.message = PlannerStatus.FAULT, f"cycle error: {type(err).__name__}: {err}"
             self.get_logger().error(self.message, throttle_duration_sec=1.0)
         self._publish_status()
+        if self.planner is not None:
+            self.planner.prefetch()  # next cycle's prior noise, drawn after this cycle's outputs are out
 
     def _step(self) -> None:
         cfg = self.config
