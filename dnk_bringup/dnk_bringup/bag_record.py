@@ -30,7 +30,7 @@ from rosbags.interfaces import Connection, Qos, QosDurability, QosHistory, QosLi
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from dnk_bringup.msg_types import UnknownMessageType, ensure_registered, import_message, make_typestore
-from dnk_bringup.ros_params import ParameterConfigError, declare_config
+from dnk_planner.ros_params import ParameterConfigError, declare_config
 from dnk_bringup.topics import RECORD_DEFAULT
 
 

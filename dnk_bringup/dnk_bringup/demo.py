@@ -67,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     bag = args.out / time.strftime("bag_%Y%m%d_%H%M%S")
     print(f"demo: ROS_DOMAIN_ID={os.environ['ROS_DOMAIN_ID']}, controller_mode={args.controller_mode}")
 
-    sim = _start("dnk_bringup.sim_gen3", "--params-file", _share_config("sim_gen3.yaml"))
+    # The sim follows only the command of the chosen mode, as the real controller would.
+    sim = _start("dnk_bringup.sim_gen3", "--params-file", _share_config("sim_gen3.yaml"),
+                 "-p", f"command_mode:={args.controller_mode}")
     recorder = _start("dnk_bringup.bag_record", "-p", f"output:={bag}")
     planner = start_planner_process(
         [f"model_path:={args.model.resolve()}", f"controller_mode:={args.controller_mode}"],

@@ -26,7 +26,7 @@ from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
 from dnk_bringup.arm_sim import ArmSim
-from dnk_bringup.ros_params import ParameterConfigError, declare_config
+from dnk_planner.ros_params import ParameterConfigError, declare_config
 from dnk_bringup.sim_gen3_config import SimGen3Config, default_joint_limits_file, load_joint_limits
 from dnk_bringup.topics import JOINT_STATES, JOINT_TRAJECTORY, TWIST
 

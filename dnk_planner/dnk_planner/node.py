@@ -17,7 +17,6 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point, PoseStamped
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import Node, State, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -33,24 +32,8 @@ from dnk_planner.geometry import ObstacleSet, quat_to_matrix, matrix_to_quat
 from dnk_planner.kinematics import SHOULDER_POSITION, forward_kinematics
 from dnk_planner.manifest import ModelContractError, load_model
 from dnk_planner.node_config import NodeConfig
+from dnk_planner.ros_params import ParameterConfigError, declare_parameters, read_config
 from dnk_planner.selectors import GeometricSelector
-from pydantic import ValidationError
-
-def _descriptor(name: str, field) -> ParameterDescriptor:
-    """ROS parameter descriptor carrying the pydantic field's description and numeric range."""
-    desc = ParameterDescriptor(name=name, description=field.description or "")
-    lo = hi = None
-    for meta in field.metadata:
-        lo = getattr(meta, "ge", getattr(meta, "gt", lo)) if lo is None else lo
-        hi = getattr(meta, "le", getattr(meta, "lt", hi)) if hi is None else hi
-    if isinstance(field.default, bool) or lo is None or hi is None:
-        return desc
-    if isinstance(field.default, int):
-        desc.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=0)]
-    elif isinstance(field.default, float):
-        desc.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
-    return desc
-
 
 class LatencyStats:
     """Rolling decision-latency statistics for PlannerStatus (last 1000 cycles)."""
@@ -75,8 +58,11 @@ class PlannerNode(Node):
 
     def __init__(self, node_name: str = "dnk_planner", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        for name, field in NodeConfig.model_fields.items():
-            self.declare_parameter(name, field.default, _descriptor(name, field))
+        self._parameter_error: str | None = None
+        try:
+            declare_parameters(self, NodeConfig, read_only=False)
+        except ParameterConfigError as err:  # reported by configure, so the process stays up
+            self._parameter_error = str(err)
         self.config: NodeConfig | None = None
         self.planner: Planner | None = None
         self.bridge: ControllerBridge | None = None
@@ -87,10 +73,11 @@ class PlannerNode(Node):
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: State) -> TransitionCallbackReturn:
         try:
-            values = {name: self.get_parameter(name).value for name in NodeConfig.model_fields}
-            self.config = NodeConfig(**values)
-        except ValidationError as err:
-            self.get_logger().error(f"configure failed: invalid parameter(s): {_pydantic_reason(err)}")
+            if self._parameter_error:
+                raise ParameterConfigError(self._parameter_error)
+            self.config = read_config(self, NodeConfig)
+        except ParameterConfigError as err:
+            self.get_logger().error(f"configure failed: {err}")
             return TransitionCallbackReturn.FAILURE
         cfg = self.config
         if not cfg.model_path:
@@ -469,10 +456,6 @@ def candidate_markers(decision, frame: str, stamp) -> MarkerArray:
         m.points = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in traj[:, :3]]
         markers.markers.append(m)
     return markers
-
-
-def _pydantic_reason(err: ValidationError) -> str:
-    return "; ".join(f"'{'.'.join(str(p) for p in e['loc'])}': {e['msg']}" for e in err.errors())
 
 
 def main(args: list[str] | None = None) -> None:

@@ -233,3 +233,13 @@ def test_configure_fails_on_missing_or_corrupt_model(client, tmp_path):
         finally:
             log = stop_process(proc)
         assert "configure failed" in log and expected in log.lower(), log
+
+
+def test_configure_fails_on_out_of_range_parameter(client, arm_model):
+    proc = start_planner_process([f"model_path:={arm_model}", "rate_hz:=500.0"])
+    try:
+        assert not client.transition(Transition.TRANSITION_CONFIGURE)
+        assert client.lifecycle_state() == State.PRIMARY_STATE_UNCONFIGURED
+    finally:
+        log = stop_process(proc)
+    assert "configure failed" in log and "'rate_hz'" in log and "200" in log, log

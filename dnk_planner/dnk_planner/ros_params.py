@@ -65,20 +65,29 @@ def _ros_value(field: Any) -> Any:
     return default
 
 
-def declare_config(node: Node, model: type[ConfigT]) -> ConfigT:
-    """Declare every field of `model` on `node` and return the validated config.
+def declare_parameters(node: Node, model: type[BaseModel], read_only: bool = True) -> None:
+    """Declare every field of `model` on `node` (default, description, range).
 
-    Raises ParameterConfigError naming the parameter, the reason and the fix when a value
-    from `-p` or a params file is out of range or of the wrong type.
+    Raises ParameterConfigError naming the parameter and the fix when an override from `-p`
+    or a params file has the wrong type. Lifecycle nodes pass read_only=False so a new value
+    can be set between cleanup and the next configure.
     """
-    values: dict[str, Any] = {}
     for name, field in model.model_fields.items():
+        desc = _descriptor(name, field)
+        desc.read_only = read_only
         try:
-            param = node.declare_parameter(name, _ros_value(field), _descriptor(name, field))
+            node.declare_parameter(name, _ros_value(field), desc)
         except Exception as exc:  # rclpy raises several exception types for bad overrides
             raise ParameterConfigError(
                 f"parameter '{name}' of node '{node.get_name()}': {exc}. Fix: pass a valid value with "
                 f"--ros-args -p {name}:=<value> or in the params file ({field.description})") from exc
+
+
+def read_config(node: Node, model: type[ConfigT]) -> ConfigT:
+    """The declared parameters validated as `model` (ParameterConfigError names field and fix)."""
+    values: dict[str, Any] = {}
+    for name in model.model_fields:
+        param = node.get_parameter(name)
         if param.type_ != Parameter.Type.NOT_SET:
             value = param.value
             values[name] = list(value) if isinstance(value, (list, tuple, array.array)) else value
@@ -91,3 +100,9 @@ def declare_config(node: Node, model: type[ConfigT]) -> ConfigT:
         raise ParameterConfigError(
             f"node '{node.get_name()}': {problems}. Fix: pass a valid value with --ros-args -p "
             f"<name>:=<value> or in the params file under '{node.get_name()}: ros__parameters:'") from exc
+
+
+def declare_config(node: Node, model: type[ConfigT]) -> ConfigT:
+    """Declare every field of `model` on `node` and return the validated config (plain nodes)."""
+    declare_parameters(node, model)
+    return read_config(node, model)
