@@ -26,6 +26,7 @@ setup(
             "bag_record = dnk_bringup.bag_record:main",
             "bag_replay = dnk_bringup.bag_replay:main",
             "sim_gen3 = dnk_bringup.sim_gen3:main",
+            "dnk_demo = dnk_bringup.demo:main",
         ],
     },
 )

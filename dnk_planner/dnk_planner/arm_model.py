@@ -81,7 +81,7 @@ def build_arm_primitive_model(
     dt: float = 0.05,
     max_speed: float = 0.25,
     detour_amplitude: float = 0.3,
-    taper_distance: float = 0.1,
+    taper_distance: float = 0.3,
     num_modes: int = 4,
     workspace_center: tuple[float, float, float] = (0.4, 0.0, 0.4),
     workspace_scale: float = 0.3,
