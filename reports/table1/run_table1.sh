@@ -8,13 +8,14 @@
 #
 # Order (the teacher is the slow one, so it goes last and gets what time is left):
 #   Part B: the 6 student rows at the full 1000 steps, 3 seeds x 5 episodes
-#           -> reports/table1/students_1000steps/ (skipped with SKIP_FULL=1);
+#           -> reports/table1/students_1000steps/ ;
 #   probe:  8 single-state teacher decisions -> STEPS = min(1000, teacher budget / (15 x decision time)),
 #           rounded down to a multiple of 10; teacher budget = DEADLINE (epoch s) - now - REPORT_MARGIN_S,
 #           or TEACHER_BUDGET_S when DEADLINE is unset;
 #   Part A: all 7 methods, 3 seeds x 5 episodes x STEPS steps (the same setting for everyone)
 #           -> reports/table1/results/ and reports/table1/table1.md.
-# Seeds already in a results file are resumed, not rerun.
+# Seeds already in a results file are resumed, not rerun. PARTS (default "full probe students teacher
+# report") picks steps, e.g. STEPS=100 PARTS=teacher starts the teacher before the students exist.
 set -eo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -32,9 +33,13 @@ EVAL=(nice -n 10 python -m dnk_training.eval.cli)
 COMMON=(--env HalfCheetah-v5 --seeds "${SEEDS[@]}" --episodes "$EPISODES" --num-candidates 64
         --temperature 0.5 --threads 1 --provider cpu --candidate-states 4 --candidate-dataset "$DATA")
 
+PARTS=" ${PARTS:-full probe students teacher report} "
+has() { [[ "$PARTS" == *" $1 "* ]]; }
 need() { [ -f "$1" ] || { echo "run_table1: missing $1 (produced by dnk-train / the distillation CLI)" >&2; exit 1; }; }
-need "$ART/selectors/critic.onnx"; need "$ART/selectors/classifier.onnx"
-for s in fdk kdm kdmf cd ct; do need "$ART/students/$s.onnx"; done
+if has full || has students; then
+  need "$ART/selectors/critic.onnx"; need "$ART/selectors/classifier.onnx"
+  for s in fdk kdm kdmf cd ct; do need "$ART/students/$s.onnx"; done
+fi
 
 student() {  # label file selector results_dir steps
   "${EVAL[@]}" d4rl --method "$1" --student "$ART/students/$2.onnx" --selector "$3" \
@@ -50,13 +55,14 @@ run_students() {  # results_dir steps
 }
 
 # Part B: students at the full D4RL episode length.
-if [ "${SKIP_FULL:-0}" != 1 ]; then
+if has full; then
   mkdir -p "$OUT/students_1000steps/results"
   run_students "$OUT/students_1000steps/results" 1000
   "${EVAL[@]}" report "$OUT"/students_1000steps/results/*.json --out "$OUT/students_1000steps"
 fi
-need "$ART/teacher.json"; need "$ART/classifier.json"
+if has probe || has teacher; then need "$ART/teacher.json"; need "$ART/classifier.json"; fi
 if [ -z "${STEPS:-}" ]; then
+  has probe || { echo "run_table1: set STEPS or include 'probe' in PARTS" >&2; exit 1; }
   TEACHER_MS=$(nice -n 10 python - "$ART" <<'PY'
 import sys, time, numpy as np
 from dnk_training.eval.bridge import TeacherPolicy
@@ -75,12 +81,12 @@ PY
   echo "run_table1: teacher decision ~${TEACHER_MS} ms -> ${STEPS} steps per episode for every method"
 fi
 mkdir -p "$OUT/results"
-printf '{"steps": %s, "teacher_decision_ms_probe": "%s", "teacher_budget_s": %s, "started": "%s", "load_avg": "%s"}\n' \
+has probe && printf '{"steps": %s, "teacher_decision_ms_probe": "%s", "teacher_budget_s": %s, "started": "%s", "load_avg": "%s"}\n' \
   "$STEPS" "${TEACHER_MS:-forced}" "$TEACHER_BUDGET_S" "$(date -u +%FT%TZ)" "$(cut -d' ' -f1-3 /proc/loadavg)" > "$OUT/run_settings.json"
 
 # Part A: all methods, common length.
-run_students "$OUT/results" "$STEPS"
-"${EVAL[@]}" d4rl --method Teacher --teacher "$ART" "${COMMON[@]}" --max-steps "$STEPS" --out "$OUT/results/teacher.json"
-"${EVAL[@]}" report "$OUT"/results/*.json --out "$OUT"
+has students && run_students "$OUT/results" "$STEPS"
+has teacher && "${EVAL[@]}" d4rl --method Teacher --teacher "$ART" "${COMMON[@]}" --max-steps "$STEPS" --out "$OUT/results/teacher.json"
+has report && "${EVAL[@]}" report "$OUT"/results/*.json --out "$OUT"
 
 echo "run_table1: done $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
