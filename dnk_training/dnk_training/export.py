@@ -30,10 +30,11 @@ class ExportParityError(RuntimeError):
     """onnxruntime and torch disagree beyond the tolerance; nothing was written."""
 
 
-def _parity(module: nn.Module, onnx_path: Path, make_inputs, output: str, seed: int) -> float:
+def _parity(module: nn.Module, onnx_path: Path, make_inputs, output: str, seed: int) -> tuple[float, float]:
+    """(max abs error, max |torch output|) over random inputs at several batch sizes."""
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     gen = torch.Generator().manual_seed(seed)
-    worst = 0.0
+    worst = scale = 0.0
     for b in PARITY_BATCHES:
         inputs = make_inputs(b, gen)
         with torch.no_grad():
@@ -42,7 +43,8 @@ def _parity(module: nn.Module, onnx_path: Path, make_inputs, output: str, seed: 
         if got.shape != ref.shape:
             raise ExportParityError(f"{onnx_path.name}: onnx output shape {got.shape} != torch {ref.shape} at batch {b}")
         worst = max(worst, float(np.max(np.abs(got - ref))))
-    return worst
+        scale = max(scale, float(np.max(np.abs(ref))))
+    return worst, scale
 
 
 def export_onnx(
@@ -54,11 +56,14 @@ def export_onnx(
     opset: int = DEFAULT_OPSET,
     tol: float = PARITY_TOL,
     seed: int = 0,
+    relative: bool = False,
 ) -> tuple[ModelManifest, float]:
     """Export `module` to path (.onnx + .json manifest) after a parity check; returns (manifest, max abs err).
 
     make_inputs(batch, generator) -> {input name: float32 tensor}, in the order module.forward takes them.
     manifest_fields: the manifest minus inputs/outputs/opset/onnx_sha256 (filled here).
+    relative: gate on max abs error / max(1, max |output|) instead of the absolute error; for
+    selectors whose outputs are in return units (~1e3), where float32 spacing alone is ~1e-4.
     """
     path = Path(path).with_suffix(".onnx")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,10 +83,12 @@ def export_onnx(
             dynamo=False,  # deterministic graphs for these small MLP/conv nets, no torch.export tracing quirks
         )
     try:
-        err = _parity(module, tmp, make_inputs, output, seed + 1)
-        if not err < tol:
+        err, scale = _parity(module, tmp, make_inputs, output, seed + 1)
+        gated = err / max(1.0, scale) if relative else err
+        if not gated < tol:
+            kind = f"max abs error / max(1, max|output| = {scale:.3g})" if relative else "max abs error"
             raise ExportParityError(
-                f"{path.name}: onnxruntime vs torch max abs error {err:.3g} >= {tol:g}; not written "
+                f"{path.name}: onnxruntime vs torch {kind} = {gated:.3g} >= {tol:g}; not written "
                 "(check for ops that differ between torch and onnxruntime)"
             )
     except BaseException:
@@ -165,7 +172,10 @@ def export_classifier(
     provenance: dict[str, str],
     tol: float = PARITY_TOL,
 ) -> tuple[ModelManifest, float]:
-    """Selector: normalized trajectory [B,H,D] -> value [B] = classifier(trajectory, t=0)."""
+    """Selector: normalized trajectory [B,H,D] -> value [B] = classifier(trajectory, t=0), return units.
+
+    Parity is gated relative to the output scale (returns are ~1e3; float32 spacing there is ~1e-4).
+    """
     d = layout.dim
 
     def make_inputs(b: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
@@ -173,7 +183,7 @@ def export_classifier(
 
     fields = {"model_id": model_id, "role": "classifier", **_layout_fields(layout, horizon, normalizer, task),
               "provenance": _provenance(provenance)}
-    return export_onnx(ClassifierAtZero(classifier), path, make_inputs, "value", fields, tol=tol)
+    return export_onnx(ClassifierAtZero(classifier), path, make_inputs, "value", fields, tol=tol, relative=True)
 
 
 def export_critic(
@@ -187,7 +197,10 @@ def export_critic(
     provenance: dict[str, str],
     tol: float = PARITY_TOL,
 ) -> tuple[ModelManifest, float]:
-    """Selector: raw obs [B,ds], raw act [B,da] -> q [B]; `critic` does its own input scaling."""
+    """Selector: raw obs [B,ds], raw act [B,da] -> q [B]; `critic` does its own input scaling.
+
+    Parity is gated relative to the output scale, as for the classifier (Q is in return units).
+    """
     ds = layout.column_slice("obs")
     da = layout.column_slice(layout.action.column)
     obs_std = torch.as_tensor(normalizer.std[ds])
@@ -200,4 +213,4 @@ def export_critic(
 
     fields = {"model_id": model_id, "role": "critic", **_layout_fields(layout, horizon, normalizer, task),
               "provenance": _provenance(provenance)}
-    return export_onnx(critic, path, make_inputs, "q", fields, tol=tol)
+    return export_onnx(critic, path, make_inputs, "q", fields, tol=tol, relative=True)

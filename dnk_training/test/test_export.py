@@ -80,6 +80,20 @@ def test_selector_exports(tmp_path):
         assert np.allclose(q, critic(torch.as_tensor(obs), torch.as_tensor(act)).numpy(), atol=1e-4)
 
 
+def test_selector_parity_is_relative_to_return_scale(tmp_path):
+    """Returns ~1e3 leave float32 ~1e-4 apart: the selector gate scales with the output, students' does not."""
+    torch.manual_seed(0)
+    clf = ReturnClassifier(CFG, NORM, value_mean=800.0, value_std=400.0).eval()
+    _, err = export_classifier(clf, tmp_path / "classifier.onnx", "big", LAYOUT, H, NORM, "locomotion", {})
+    x = np.random.default_rng(4).standard_normal((9, H, D)).astype(np.float32)
+    v = load_model(tmp_path / "classifier.onnx", provider="cpu").run(trajectory=x)["value"]
+    with torch.no_grad():
+        ref = clf(torch.as_tensor(x), 0).numpy()
+    assert np.abs(v - ref).max() / np.abs(ref).max() < 1e-4
+    with pytest.raises(ExportParityError, match="max abs error / max"):
+        export_classifier(clf, tmp_path / "c2.onnx", "big", LAYOUT, H, NORM, "locomotion", {}, tol=err / 1e4)
+
+
 def test_parity_failure_writes_nothing(tmp_path):
     with pytest.raises(ExportParityError, match="not written"):
         export_student(_students()["fdk"], tmp_path / "fdk.onnx", "toy", LAYOUT, H, NORM, "locomotion", {}, tol=0.0)

@@ -2,14 +2,15 @@
 # Reduced-scale DNK distillation on HalfCheetah (H = 4): pairs -> five students -> ONNX export -> report.
 # Usage: bash reports/distill/run_halfcheetah.sh   (TEACHER=..., CLASSIFIER=..., IQL=... override the
 # checkpoints; PAIR_MINUTES caps pair generation; STEPS overrides the preset's per-student budget).
-set -euo pipefail
+set -eo pipefail
 cd "$(dirname "$0")/../.."
-. scripts/env.sh
+. scripts/env.sh  # before `set -u`: the ROS setup scripts read unset variables
+set -u
 ART=${ART:-artifacts/halfcheetah}
 TEACHER=${TEACHER:-$ART/teacher.json}
 CLASSIFIER=${CLASSIFIER:-$ART/classifier.json}
 IQL=${IQL:-$ART/iql.json}
-PAIR_MINUTES=${PAIR_MINUTES:-9}
+PAIR_MINUTES=${PAIR_MINUTES:-10}
 STEPS=${STEPS:-4000}
 dnk_train() {  # the dnk-train console script, or its entry point when the workspace is not rebuilt yet
   if command -v dnk-train >/dev/null; then nice -n 10 dnk-train "$@"
