@@ -37,8 +37,8 @@ class ReturnClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | int = 0) -> torch.Tensor:
         """Predicted return-to-go (B,) of normalized windows x (B, H, D) at diffusion step t."""
-        if isinstance(t, int):
-            t = torch.full((x.shape[0],), t, dtype=torch.long)
+        if isinstance(t, int):  # derived from x so an ONNX trace keeps the batch dimension dynamic
+            t = torch.zeros_like(x[:, 0, 0], dtype=torch.long) + t
         return self.net(x, t) * self.value_std + self.value_mean
 
     def loss(self, x0: torch.Tensor, values: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
