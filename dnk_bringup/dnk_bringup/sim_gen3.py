@@ -19,7 +19,6 @@ import time
 import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseStamped, Twist
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.time import Time
 from sensor_msgs.msg import JointState
@@ -27,6 +26,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from dnk_bringup.arm_sim import ArmSim
 from dnk_planner.ros_params import ParameterConfigError, declare_config
+from dnk_planner.ros_spin import spin_until_shutdown
 from dnk_bringup.sim_gen3_config import SimGen3Config, default_joint_limits_file, load_joint_limits
 from dnk_bringup.topics import JOINT_STATES, JOINT_TRAJECTORY, TWIST
 
@@ -155,15 +155,7 @@ def main(args: list[str] | None = None) -> int:
         print(f"sim_gen3: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_until_shutdown(node)
     return 0
 
 

@@ -17,7 +17,6 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point, PoseStamped
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import Node, State, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
@@ -33,6 +32,7 @@ from dnk_planner.kinematics import SHOULDER_POSITION, forward_kinematics
 from dnk_planner.manifest import ModelContractError, load_model
 from dnk_planner.node_config import NodeConfig
 from dnk_planner.ros_params import ParameterConfigError, declare_parameters, read_config
+from dnk_planner.ros_spin import spin_until_shutdown
 from dnk_planner.selectors import GeometricSelector
 
 class LatencyStats:
@@ -465,21 +465,12 @@ def main(args: list[str] | None = None) -> None:
     argv = [a for a in argv if a != "--autostart"]
     rclpy.init(args=argv)
     node = PlannerNode()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
     if autostart:
         if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
             node.get_logger().error("autostart: configure failed; staying unconfigured (fix the error above)")
         else:
             node.trigger_activate()
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.try_shutdown()
+    spin_until_shutdown(node)
 
 
 if __name__ == "__main__":
