@@ -31,7 +31,7 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 
 from dnk_bringup.msg_types import UnknownMessageType, ensure_registered, import_message, make_typestore
 from dnk_planner.ros_params import ParameterConfigError, declare_config
-from dnk_bringup.topics import RECORD_DEFAULT
+from dnk_planner.topics import RECORD_DEFAULT
 
 
 

@@ -28,7 +28,7 @@ from dnk_bringup.arm_sim import ArmSim
 from dnk_planner.ros_params import ParameterConfigError, declare_config
 from dnk_planner.ros_spin import spin_until_shutdown
 from dnk_bringup.sim_gen3_config import SimGen3Config, default_joint_limits_file, load_joint_limits
-from dnk_bringup.topics import JOINT_STATES, JOINT_TRAJECTORY, TWIST
+from dnk_planner.topics import JOINT_STATES, JOINT_TRAJECTORY, TWIST
 
 
 def _finite(values) -> bool:

@@ -15,7 +15,7 @@ import yaml
 from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from dnk_bringup.topics import TARGET_POSE
+from dnk_planner.topics import TARGET_POSE
 from dnk_planner.kinematics import JOINT_LOWER, JOINT_UPPER, NUM_JOINTS
 
 # Kortex "Home" (0, 15, 180, 230, 0, 55, 90 deg): elbow bent, wrist pointing down, rad.

@@ -14,7 +14,7 @@ from sensor_msgs.msg import JointState
 
 from bringup_testing import CONFIG_DIR, goal_from, start_sim_and_planner, wait_until
 from dnk_bringup.msg_types import make_typestore
-from dnk_bringup.topics import PLANNER_INPUTS
+from dnk_planner.topics import PLANNER_INPUTS
 from dnk_msgs.msg import PlannerStatus
 from dnk_planner.kinematics import forward_kinematics
 

@@ -29,6 +29,7 @@ from visualization_msgs.msg import MarkerArray
 
 from dnk_msgs.msg import Obstacle, ObstacleArray, PlannerStatus
 from dnk_msgs.srv import SetGoal
+from dnk_planner import topics
 
 T = TypeVar("T")
 
@@ -95,19 +96,19 @@ class PlannerClient:
         self.diagnostics: list[DiagnosticArray] = []
         self.markers: list[MarkerArray] = []
         n = self.node
-        self.pub_joint_states = n.create_publisher(JointState, "/joint_states", 10)
-        self.pub_obstacles = n.create_publisher(ObstacleArray, "/dnk/obstacles", 10)
-        self.pub_goal = n.create_publisher(PoseStamped, "/goal_pose", 10)
-        n.create_subscription(PoseStamped, "/dnk/target_pose", self._on_target, 100)
-        n.create_subscription(PlannerStatus, "/dnk/status", self.status.append, 100)
-        n.create_subscription(Twist, "/twist_controller/commands", self.twists.append, 100)
-        n.create_subscription(JointTrajectory, "/joint_trajectory_controller/joint_trajectory",
+        self.pub_joint_states = n.create_publisher(JointState, topics.JOINT_STATES, 10)
+        self.pub_obstacles = n.create_publisher(ObstacleArray, topics.OBSTACLES, 10)
+        self.pub_goal = n.create_publisher(PoseStamped, topics.GOAL_POSE, 10)
+        n.create_subscription(PoseStamped, topics.TARGET_POSE, self._on_target, 100)
+        n.create_subscription(PlannerStatus, topics.STATUS, self.status.append, 100)
+        n.create_subscription(Twist, topics.TWIST, self.twists.append, 100)
+        n.create_subscription(JointTrajectory, topics.JOINT_TRAJECTORY,
                               self.trajectories.append, 100)
-        n.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 100)
-        n.create_subscription(MarkerArray, "/dnk/candidates", self.markers.append, 10)
+        n.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self.diagnostics.append, 100)
+        n.create_subscription(MarkerArray, topics.CANDIDATES, self.markers.append, 10)
         self._last_joint_state: JointState | None = None
-        n.create_subscription(JointState, "/joint_states", self._on_joint_state, 10)
-        self._set_goal = n.create_client(SetGoal, "/dnk/set_goal")
+        n.create_subscription(JointState, topics.JOINT_STATES, self._on_joint_state, 10)
+        self._set_goal = n.create_client(SetGoal, topics.SET_GOAL)
         self._change_state = n.create_client(ChangeState, f"/{node_name}/change_state")
         self._get_state = n.create_client(GetState, f"/{node_name}/get_state")
         # Static arm: joint_state is published at 100 Hz while not None.

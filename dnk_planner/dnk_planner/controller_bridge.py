@@ -16,11 +16,10 @@ from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import PoseStamped, Twist
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from dnk_planner import topics
 from dnk_planner.kinematics import inverse_kinematics, rotation_error
 from dnk_planner.node_config import NodeConfig
 
-TWIST_TOPIC = "/twist_controller/commands"
-JOINT_TRAJECTORY_TOPIC = "/joint_trajectory_controller/joint_trajectory"
 
 
 @dataclass
@@ -56,7 +55,7 @@ class ControllerBridge:
 
     @property
     def topic(self) -> str | None:
-        return {"pose": None, "twist": TWIST_TOPIC, "joint_trajectory": JOINT_TRAJECTORY_TOPIC}[self.mode]
+        return {"pose": None, "twist": topics.TWIST, "joint_trajectory": topics.JOINT_TRAJECTORY}[self.mode]
 
     @property
     def msg_type(self) -> type | None:

@@ -24,6 +24,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from dnk_msgs.msg import Obstacle, ObstacleArray, PlannerStatus
 from dnk_msgs.srv import SetGoal
+from dnk_planner import topics
 from dnk_planner.config import GeometricScoreConfig, PlannerConfig
 from dnk_planner.controller_bridge import ArmState, ControllerBridge, pose_stamped
 from dnk_planner.core import Context, Planner
@@ -143,19 +144,19 @@ class PlannerNode(Node):
         self._destroy_entities()
         cfg = self.config
         sensor_qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
-        self.pub_target = self.create_publisher(PoseStamped, "/dnk/target_pose", 10)
-        self.pub_status = self.create_publisher(PlannerStatus, "/dnk/status", 10)
-        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.pub_markers = self.create_publisher(MarkerArray, "/dnk/candidates", 1)
+        self.pub_target = self.create_publisher(PoseStamped, topics.TARGET_POSE, 10)
+        self.pub_status = self.create_publisher(PlannerStatus, topics.STATUS, 10)
+        self.pub_diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
+        self.pub_markers = self.create_publisher(MarkerArray, topics.CANDIDATES, 1)
         self.pub_command = (self.create_publisher(self.bridge.msg_type, self.bridge.topic, 10)
                             if self.bridge.topic else None)
         self._entities = [
             self.pub_target, self.pub_status, self.pub_diag, self.pub_markers,
             # BEST_EFFORT accepts both reliable (joint_state_broadcaster) and best-effort publishers.
-            self.create_subscription(JointState, "/joint_states", self._on_joint_state, sensor_qos),
-            self.create_subscription(PoseStamped, "/goal_pose", self._on_goal_pose, 10),
-            self.create_subscription(ObstacleArray, "/dnk/obstacles", self._on_obstacles, 10),
-            self.create_service(SetGoal, "/dnk/set_goal", self._on_set_goal),
+            self.create_subscription(JointState, topics.JOINT_STATES, self._on_joint_state, sensor_qos),
+            self.create_subscription(PoseStamped, topics.GOAL_POSE, self._on_goal_pose, 10),
+            self.create_subscription(ObstacleArray, topics.OBSTACLES, self._on_obstacles, 10),
+            self.create_service(SetGoal, topics.SET_GOAL, self._on_set_goal),
         ]
         if self.pub_command is not None:
             self._entities.append(self.pub_command)

@@ -1,6 +1,7 @@
-"""Topic names used across dnk_bringup (ros2_kortex's and the planner's, docs/interfaces.md).
+"""Topic and service names of the planner's ROS API and of ros2_kortex (docs/interfaces.md).
 
-Kept free of ROS imports so launch files can use them on any install.
+The one place they are spelled: node, client, simulator, recorder and launch files import
+them. Kept free of ROS imports so launch files can use them on any install.
 """
 JOINT_STATES = "/joint_states"
 JOINT_TRAJECTORY = "/joint_trajectory_controller/joint_trajectory"
@@ -9,6 +10,9 @@ TARGET_POSE = "/dnk/target_pose"
 STATUS = "/dnk/status"
 OBSTACLES = "/dnk/obstacles"
 GOAL_POSE = "/goal_pose"
+SET_GOAL = "/dnk/set_goal"
+CANDIDATES = "/dnk/candidates"
+DIAGNOSTICS = "/diagnostics"
 
 # What a planner run needs for offline analysis and replay.
 RECORD_DEFAULT = [JOINT_STATES, TARGET_POSE, STATUS, OBSTACLES, GOAL_POSE]
