@@ -2,19 +2,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import rclpy
-from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
-from rclpy.signals import SignalHandlerOptions
+from dnk_planner.client import BackgroundNode, interrupt
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 
@@ -51,61 +45,19 @@ class Spawner:
     def log(self, proc: subprocess.Popen) -> str:
         return next(path for p, path in self.children if p is proc).read_text(errors="replace")
 
-    @staticmethod
-    def interrupt(proc: subprocess.Popen, timeout_s: float = 10.0) -> int:
-        """SIGINT like Ctrl-C, then SIGKILL if it does not exit in time; returns the exit code."""
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        return proc.returncode
+    interrupt = staticmethod(interrupt)
 
     def close(self) -> None:
-        """SIGINT every child still running (clean DDS exit, no stale shared memory), SIGKILL stragglers."""
-        running = [proc for proc, _ in self.children if proc.poll() is None]
-        for proc in running:
-            proc.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + 5.0
-        for proc in running:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        """Interrupt every child still running (clean DDS exit, no stale shared memory)."""
+        for proc, _ in self.children:
+            interrupt(proc, timeout=5.0)
 
 
-class Probe:
+class Probe(BackgroundNode):
     """A node in the test process, spun by a background thread."""
 
     def __init__(self, domain: int) -> None:
-        self.context = Context()
-        rclpy.init(context=self.context, domain_id=domain, signal_handler_options=SignalHandlerOptions.NO)
-        self.node = Node(f"dnk_test_probe_{os.getpid()}", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        while not self._stop.is_set():
-            self.executor.spin_once(timeout_sec=0.05)
-
-    def collect(self, msg_type: type, topic: str, qos: int = 100) -> list:
-        """Subscribe and return the list the messages are appended to."""
-        received: list = []
-        self.node.create_subscription(msg_type, topic, received.append, qos)
-        return received
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2.0)
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.context.try_shutdown()
+        super().__init__(f"dnk_test_probe_{os.getpid()}", domain_id=domain)
 
 
 def start_sim_and_planner(spawn: Spawner, model: Path, mode: str) -> tuple[subprocess.Popen, subprocess.Popen]:

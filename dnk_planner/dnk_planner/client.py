@@ -23,6 +23,7 @@ from geometry_msgs.msg import PoseStamped, Twist
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.executors import SingleThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import MarkerArray
@@ -67,8 +68,10 @@ def start_planner_process(params: Iterable[str] = (), params_file: str | None = 
                             start_new_session=True)
 
 
-def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> str:
-    """SIGINT (clean rclpy shutdown, bags flushed), SIGKILL after `timeout`; returns its output."""
+def interrupt(proc: subprocess.Popen, timeout: float = 10.0) -> int:
+    """SIGINT to the child's process group like Ctrl-C (clean rclpy shutdown, bags flushed, no
+    stale DDS shared memory), SIGKILL if it has not exited after `timeout`; returns the exit code.
+    The child must have been started with start_new_session=True."""
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGINT)
         try:
@@ -76,18 +79,52 @@ def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> str:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+    return proc.returncode
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> str:
+    """`interrupt` a child started with stdout=PIPE and return its output."""
+    interrupt(proc, timeout)
     return proc.stdout.read() if proc.stdout else ""
 
 
-class PlannerClient:
+class BackgroundNode:
+    """A node with its own rclpy context, spun by a background thread (tests, tools, clients)."""
+
+    def __init__(self, name: str, domain_id: int | None = None) -> None:
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain_id, signal_handler_options=SignalHandlerOptions.NO)
+        self.node = rclpy.create_node(name, context=self.context)
+        self._executor = SingleThreadedExecutor(context=self.context)
+        self._executor.add_node(self.node)
+        self._running = True
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        while self._running:
+            self._executor.spin_once(timeout_sec=0.05)
+
+    def collect(self, msg_type: type, topic: str, qos: int = 100) -> list:
+        """Subscribe and return the list the messages are appended to."""
+        received: list = []
+        self.node.create_subscription(msg_type, topic, received.append, qos)
+        return received
+
+    def close(self) -> None:
+        """Stop the spin thread first, so nothing waits on a context that is shutting down."""
+        self._running = False
+        self._thread.join(timeout=2.0)
+        self._executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+
+class PlannerClient(BackgroundNode):
     """Talks to one planner node (`node_name`, default dnk_planner) from a background thread."""
 
     def __init__(self, node_name: str = "dnk_planner", joint_names: Sequence[str] | None = None) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node("dnk_planner_client", context=self.context)
-        self._executor = SingleThreadedExecutor(context=self.context)
-        self._executor.add_node(self.node)
+        super().__init__("dnk_planner_client")
         self.status: list[PlannerStatus] = []
         self.targets: list[PoseStamped] = []
         self.target_times: list[float] = []
@@ -115,13 +152,6 @@ class PlannerClient:
         self.joint_names = list(joint_names or [f"joint_{i}" for i in range(1, 8)])
         self.joint_state: JointState | None = None
         n.create_timer(0.01, self._publish_joint_state)
-        self._running = True
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        while self._running:
-            self._executor.spin_once(timeout_sec=0.05)
 
     # ------------------------------------------------------------------ streams
     def _on_target(self, msg: PoseStamped) -> None:
@@ -209,15 +239,6 @@ class PlannerClient:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
             time.sleep(0.01)
-
-    def close(self) -> None:
-        """Stop the spin thread first, so nothing waits on a context that is shutting down."""
-        self._running = False
-        self._thread.join(timeout=2.0)
-        self._executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-
 
 def target_position(msg: PoseStamped) -> np.ndarray:
     p = msg.pose.position
