@@ -63,7 +63,9 @@ say "colcon build (logs: $ROOT/log/latest_build)"
 if ! colcon build --symlink-install --event-handlers console_cohesion- summary+ status- "${skip[@]}" > log_build.txt 2>&1; then
   failed="$(grep -oE 'Failed +<<< [a-z_]+' log_build.txt | awk '{print $3}' | sort -u | tr '\n' ' ')"
   tail -n 30 log_build.txt >&2
-  die "colcon build failed in package(s): ${failed:-unknown}. Full log: $ROOT/log/latest_build/<package>/stdout_stderr.log (summary in $ROOT/log_build.txt)"
+  logs=""
+  for pkg in $failed; do logs+=" $ROOT/log/latest_build/$pkg/stdout_stderr.log"; done
+  die "colcon build failed in package(s): ${failed:-unknown}. Log(s):${logs:- $ROOT/log/latest_build} (summary: $ROOT/log_build.txt)"
 fi
 rm -f log_build.txt
 echo "$src_hash" > install/.dnk_build
