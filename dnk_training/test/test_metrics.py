@@ -59,6 +59,7 @@ def test_latency_metrics():
     m = latency_metrics(samples)
     assert m["latency_mean_ms"] == pytest.approx(50.5)
     assert m["latency_std_ms"] == pytest.approx(np.sqrt((100**2 - 1) / 12))
+    assert m["latency_median_ms"] == pytest.approx(50.5)
     assert m["latency_p95_ms"] == pytest.approx(95.05)  # linear interpolation at rank 94.05
     with pytest.raises(ValueError, match="latency"):
         latency_metrics([])

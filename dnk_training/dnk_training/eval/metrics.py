@@ -66,6 +66,7 @@ class MethodMetrics(BaseModel):
     raw_return_mean: float = Field(description="mean raw (unnormalized) episode return over all episodes, env units")
     latency_mean_ms: float = Field(description="mean decision latency per control step, ms")
     latency_std_ms: float = Field(description="std (ddof=0) of the decision latency per control step, ms")
+    latency_median_ms: float = Field(description="median decision latency per control step, ms (robust to CPU contention)")
     latency_p95_ms: float = Field(description="95th percentile of the decision latency per control step, ms")
     num_decisions: int = Field(description="number of timed control steps")
 
@@ -90,13 +91,14 @@ def return_metrics(normalized_by_seed: Mapping[int, Sequence[float]]) -> dict[st
 
 
 def latency_metrics(samples_ms: Sequence[float] | np.ndarray) -> dict[str, float]:
-    """Mean, std and p95 of per-control-step decision latencies (ms)."""
+    """Mean, std, median and p95 of per-control-step decision latencies (ms)."""
     arr = np.asarray(samples_ms, dtype=np.float64)
     if arr.size == 0:
         raise ValueError("no latency samples: the run recorded no control steps")
     return {
         "latency_mean_ms": float(arr.mean()),
         "latency_std_ms": float(arr.std()),
+        "latency_median_ms": float(np.median(arr)),
         "latency_p95_ms": float(np.percentile(arr, 95)),
     }
 
