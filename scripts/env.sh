@@ -5,4 +5,11 @@ export PATH="$VIRTUAL_ENV/bin:$PATH"
 export AMENT_PREFIX_PATH="$VIRTUAL_ENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
 # shellcheck disable=SC1091
 [ -f "$_dnk_root/install/setup.bash" ] && . "$_dnk_root/install/setup.bash"
+# No `ros2 run` here: put the packages' executables (planner_node, sim_gen3, bag_record,
+# bag_replay, dnk_demo, dnk-train, dnk-eval) on PATH instead.
+for _dnk_pkg in dnk_planner dnk_bringup dnk_training; do
+  [ -d "$_dnk_root/install/$_dnk_pkg/lib/$_dnk_pkg" ] && PATH="$_dnk_root/install/$_dnk_pkg/lib/$_dnk_pkg:$PATH"
+done
+export PATH
+unset _dnk_pkg
 unset _dnk_root
