@@ -127,24 +127,11 @@ def build_student(
 
 def teacher_ode_step(teacher, classifier, guidance_weight: float):
     """The teacher's deterministic probability-flow step (DDIM on its grid), guided like its sampler."""
-    abar = _abar(teacher.cfg)
-    sched = teacher.schedule
-    clip = teacher.cfg.teacher.diffusion.clip_x0
-
     def x0_fn(x: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
-        t = n - 1  # teacher step index per sample
-        with torch.no_grad():
-            x0 = teacher.ema(x, t)
-        if guidance_weight > 0:
-            with torch.enable_grad():
-                xg = x.detach().requires_grad_(True)
-                grad = torch.autograd.grad(classifier(xg, t).sum(), xg)[0]
-            x0 = x0 + guidance_weight * sched.guide_scale[t][:, None, None] * grad
-        if clip is not None:
-            x0 = x0.clamp(-clip, clip)
+        x0 = teacher.predict_x0(x, n - 1, guidance_weight, classifier)  # n - 1: teacher step index
         return teacher.conditioning.reimpose(x0, x).detach()
 
-    return ddim_step(x0_fn, abar)
+    return ddim_step(x0_fn, _abar(teacher.cfg))
 
 
 def _split_windows(teacher, heldout_frac: float) -> tuple[np.ndarray, np.ndarray]:

@@ -97,24 +97,28 @@ class Teacher(nn.Module):
         x = prior.float() if cond is None else self.conditioning.apply(prior.float(), cond)
         fixed_ref = x.clone()
         b = x.shape[0]
-        clip = self.cfg.teacher.diffusion.clip_x0
         for i in reversed(range(self.steps)):
             t = torch.full((b,), i, dtype=torch.long)
-            with torch.no_grad():
-                x0_hat = self.ema(x, t)
-            if guidance_weight > 0:
-                with torch.enable_grad():
-                    xg = x.detach().requires_grad_(True)
-                    grad = torch.autograd.grad(classifier(xg, t).sum(), xg)[0]
-                x0_hat = x0_hat + guidance_weight * self.schedule.guide_scale[i] * grad
-            if clip is not None:
-                x0_hat = x0_hat.clamp(-clip, clip)
-            x0_hat = self.conditioning.reimpose(x0_hat, fixed_ref)
+            x0_hat = self.conditioning.reimpose(self.predict_x0(x, t, guidance_weight, classifier), fixed_ref)
             mean, std = self.schedule.posterior(x0_hat, x, t)
             if i > 0:
                 mean = mean + noise_scale * std * torch.randn(x.shape, generator=generator)
             x = self.conditioning.reimpose(mean, fixed_ref).detach()
         return x
+
+    def predict_x0(self, x: torch.Tensor, t: torch.Tensor, guidance_weight: float = 0.0,
+                   classifier: "ReturnClassifier | None" = None) -> torch.Tensor:
+        """EMA x0-prediction at steps t (B,), classifier-guided and clipped: one reverse step's
+        estimate, shared by `sample` and the consistency students' probability-flow ODE step."""
+        with torch.no_grad():
+            x0_hat = self.ema(x, t)
+        if guidance_weight > 0:
+            with torch.enable_grad():
+                xg = x.detach().requires_grad_(True)
+                grad = torch.autograd.grad(classifier(xg, t).sum(), xg)[0]
+            x0_hat = x0_hat + guidance_weight * self.schedule.guide_scale[t].view(-1, 1, 1) * grad
+        clip = self.cfg.teacher.diffusion.clip_x0
+        return x0_hat if clip is None else x0_hat.clamp(-clip, clip)
 
     def meta(self) -> dict:
         return {"kind": "teacher", "task_config": self.cfg.model_dump(), "normalizer": self.normalizer.to_dict()}
