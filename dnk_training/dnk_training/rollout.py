@@ -1,9 +1,11 @@
-"""Minimal teacher-as-policy evaluation in gymnasium MuJoCo (to be replaced by dnk_training.eval).
+"""The teacher as a policy: its decision (shared with the evaluation bridge) and `eval-teacher`.
 
 Per control step and episode: N conditioned priors from the current observation, the teacher's
 full guided reverse process, ranking by the return classifier at t = 0, execute the first
-action of the best candidate. Episodes run side by side so one batched network call serves
-all of them (a CPU runs a 640-row batch far more efficiently than ten 64-row batches).
+action of the best candidate. `evaluate_teacher` runs episodes side by side so one batched
+network call serves all of them (a CPU runs a 640-row batch far more efficiently than ten
+64-row batches); `dnk_training.eval.bridge.TeacherPolicy` runs one state at a time, timed
+like the students, through the same `sample_candidates`.
 """
 from __future__ import annotations
 
@@ -23,18 +25,26 @@ def d4rl_normalized(ret: float, ref_min: float, ref_max: float) -> float:
     return (ret - ref_min) / (ref_max - ref_min)
 
 
+def sample_candidates(
+    teacher: Teacher, clf: ReturnClassifier, obs: np.ndarray, sampling: SamplingConfig, generator: torch.Generator
+) -> torch.Tensor:
+    """num_candidates guided teacher samples per raw observation row (E, ds): (E*n, H, D) normalized."""
+    lay = teacher.cfg.layout
+    (fixed,) = lay.fixed  # locomotion layout: obs at row 0
+    sl = lay.column_slice(fixed.column)
+    obs_n = teacher.normalizer.slice(sl.start, sl.stop).normalize(torch.as_tensor(obs, dtype=torch.float32))
+    cond = {fixed.source: obs_n.repeat_interleave(sampling.num_candidates, dim=0)}
+    prior = teacher.make_prior(cond, sampling.temperature, generator)
+    return teacher.sample(prior, guidance_weight=sampling.guidance_weight, generator=generator, classifier=clf)
+
+
 def decide(
     teacher: Teacher, clf: ReturnClassifier, obs: np.ndarray, sampling: SamplingConfig, generator: torch.Generator
 ) -> np.ndarray:
     """Actions (E, da) in raw units for raw observations (E, ds)."""
     lay = teacher.cfg.layout
-    (fixed,) = lay.fixed  # locomotion layout: obs at row 0
-    sl = lay.column_slice(fixed.column)
     n = sampling.num_candidates
-    obs_n = teacher.normalizer.slice(sl.start, sl.stop).normalize(torch.as_tensor(obs, dtype=torch.float32))
-    cond = {fixed.source: obs_n.repeat_interleave(n, dim=0)}
-    prior = teacher.make_prior(cond, sampling.temperature, generator)
-    x0 = teacher.sample(prior, guidance_weight=sampling.guidance_weight, generator=generator, classifier=clf)
+    x0 = sample_candidates(teacher, clf, obs, sampling, generator)
     with torch.no_grad():
         scores = clf(x0, 0).view(obs.shape[0], n)
     best = x0.view(obs.shape[0], n, *x0.shape[1:])[torch.arange(obs.shape[0]), scores.argmax(dim=1)]

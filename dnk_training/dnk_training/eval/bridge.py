@@ -158,10 +158,6 @@ class TeacherPolicy:
         lay = self.teacher.cfg.layout
         if len(lay.fixed) != 1 or lay.fixed[0].rows != "first":
             raise ValueError(f"teacher layout fixes {lay.fixed}; the locomotion bridge needs one column at row 0")
-        fixed = lay.fixed[0]
-        sl = lay.column_slice(fixed.column)
-        self._source = fixed.source
-        self._obs_norm = self.teacher.normalizer.slice(sl.start, sl.stop)
         self._act_row, self._act_cols = lay.action.row, lay.column_slice(lay.action.column)
         self.threads = threads
         self._hashes = {n: sha256_file(art / n.replace(".json", ".safetensors")) for n in ("teacher.json", "classifier.json")}
@@ -176,12 +172,11 @@ class TeacherPolicy:
         self.generator = self._torch.Generator().manual_seed(seed)
 
     def decide(self, obs: np.ndarray) -> StepOut:
-        torch, n = self._torch, self.sampling.num_candidates
+        from dnk_training.rollout import sample_candidates
+
+        torch = self._torch
         t0 = time.perf_counter()
-        obs_n = self._obs_norm.normalize(torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1))
-        prior = self.teacher.make_prior({self._source: obs_n.expand(n, -1)}, self.sampling.temperature, self.generator)
-        x0 = self.teacher.sample(prior, guidance_weight=self.sampling.guidance_weight, generator=self.generator,
-                                 classifier=self.classifier)
+        x0 = sample_candidates(self.teacher, self.classifier, obs.reshape(1, -1), self.sampling, self.generator)
         t1 = time.perf_counter()
         with torch.no_grad():
             best = int(self.classifier(x0, 0).argmax())
