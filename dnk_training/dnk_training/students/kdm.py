@@ -15,20 +15,25 @@ class KDMConfig(StudentConfig):
     loss: LossConfig = LossConfig(l_act=0.0, l_gain=0.0, l_inv=0.0, w_min=1.0, w_max=1.0)
 
 
-class KDMStudent(Student):
-    """z^_0 = K phi_T(x~_T), x^^_0 = psi(z^_0)."""
+class StaticKoopmanStudent(Student):
+    """Shared by KDM and KDM-F: separate encoders phi_T / phi_0, a static latent transition, psi.
 
-    def __init__(self, layout: LayoutConfig, horizon: int, cfg: KDMConfig = KDMConfig()):
+    Subclasses define `transition` (z_T -> z^_0) and may add scalar regularizers.
+    """
+
+    def __init__(self, layout: LayoutConfig, horizon: int, cfg: StudentConfig):
         super().__init__(layout, horizon)
         self.cfg = cfg
         n = self.horizon * self.dim
         self.phi_t = mlp(n, cfg.latent_dim, cfg.hidden, cfg.depth)
         self.phi_0 = mlp(n, cfg.latent_dim, cfg.hidden, cfg.depth)
         self.psi = mlp(cfg.latent_dim, n, cfg.hidden, cfg.depth)
-        self.K = nn.Parameter(torch.eye(cfg.latent_dim))
 
     def transition(self, z_t: torch.Tensor) -> torch.Tensor:
-        return z_t @ self.K.T
+        raise NotImplementedError
+
+    def regularizers(self) -> dict[str, torch.Tensor]:
+        return {}
 
     def forward(self, prior: torch.Tensor) -> torch.Tensor:
         z0 = self.transition(self.phi_t(self.flat(prior)))
@@ -43,4 +48,15 @@ class KDMStudent(Student):
             "lat": lat_loss(z0_hat, z0),
             "pred": pred_loss(x_hat, target),
         }
-        return weighted_total(terms, weight, self.cfg.loss)
+        return weighted_total(terms, weight, self.cfg.loss, self.regularizers())
+
+
+class KDMStudent(StaticKoopmanStudent):
+    """z^_0 = K phi_T(x~_T), x^^_0 = psi(z^_0)."""
+
+    def __init__(self, layout: LayoutConfig, horizon: int, cfg: KDMConfig = KDMConfig()):
+        super().__init__(layout, horizon, cfg)
+        self.K = nn.Parameter(torch.eye(cfg.latent_dim))
+
+    def transition(self, z_t: torch.Tensor) -> torch.Tensor:
+        return z_t @ self.K.T

@@ -10,9 +10,10 @@ import torch
 from pydantic import Field, model_validator
 from torch import nn
 
-from dnk_training.losses import LossConfig, inv_loss, lat_loss, pred_loss, rec_loss, weighted_total
+from dnk_training.losses import LossConfig, inv_loss
 from dnk_training.configs import LayoutConfig
-from dnk_training.students.common import Student, StudentConfig, mlp
+from dnk_training.students.common import StudentConfig
+from dnk_training.students.kdm import StaticKoopmanStudent
 
 
 class KDMFConfig(StudentConfig):
@@ -31,17 +32,12 @@ class KDMFConfig(StudentConfig):
         return self
 
 
-class KDMFStudent(Student):
+class KDMFStudent(StaticKoopmanStudent):
     """z^_0 = P Lambda P_inv phi_T(x~_T)."""
 
     def __init__(self, layout: LayoutConfig, horizon: int, cfg: KDMFConfig = KDMFConfig()):
-        super().__init__(layout, horizon)
-        self.cfg = cfg
+        super().__init__(layout, horizon, cfg)
         m = cfg.latent_dim
-        n = self.horizon * self.dim
-        self.phi_t = mlp(n, m, cfg.hidden, cfg.depth)
-        self.phi_0 = mlp(n, m, cfg.hidden, cfg.depth)
-        self.psi = mlp(m, n, cfg.hidden, cfg.depth)
         self.P = nn.Parameter(torch.eye(m) + 0.01 * torch.randn(m, m))
         self.P_inv = nn.Parameter(torch.linalg.inv(self.P.detach()).contiguous())
         self.num_pairs = (m - cfg.num_real) // 2
@@ -71,17 +67,5 @@ class KDMFStudent(Student):
     def transition(self, z_t: torch.Tensor) -> torch.Tensor:
         return self.spectral(z_t @ self.P_inv.T) @ self.P.T
 
-    def forward(self, prior: torch.Tensor) -> torch.Tensor:
-        z0 = self.transition(self.phi_t(self.flat(prior)))
-        return self.reimpose(self.unflat(self.psi(z0)), prior)
-
-    def losses(self, prior, target, weight, window):
-        z0_hat = self.transition(self.phi_t(self.flat(prior)))
-        x_hat = self.reimpose(self.unflat(self.psi(z0_hat)), prior)
-        z0 = self.phi_0(self.flat(target))
-        terms = {
-            "rec": rec_loss(self.unflat(self.psi(z0)), target),
-            "lat": lat_loss(z0_hat, z0),
-            "pred": pred_loss(x_hat, target),
-        }
-        return weighted_total(terms, weight, self.cfg.loss, {"inv": inv_loss(self.P_inv, self.P)})
+    def regularizers(self) -> dict[str, torch.Tensor]:
+        return {"inv": inv_loss(self.P_inv, self.P)}
