@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import make_arrays, write_hdf5
+from training_testing import make_arrays, write_hdf5
 from dnk_training.datasets import (
     DatasetError,
     OfflineData,
