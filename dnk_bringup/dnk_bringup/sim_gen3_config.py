@@ -16,10 +16,7 @@ from ament_index_python.packages import PackageNotFoundError, get_package_share_
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dnk_planner.topics import TARGET_POSE
-from dnk_planner.kinematics import JOINT_LOWER, JOINT_UPPER, NUM_JOINTS
-
-# Kortex "Home" (0, 15, 180, 230, 0, 55, 90 deg): elbow bent, wrist pointing down, rad.
-HOME_POSITIONS = [0.0, 0.2618, 3.1416, -2.2689, 0.0, 0.9599, 1.5708]
+from dnk_planner.kinematics import HOME_POSITIONS, JOINT_LOWER, JOINT_UPPER, NUM_JOINTS
 
 
 class SimGen3Config(BaseModel):

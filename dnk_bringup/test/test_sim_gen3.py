@@ -13,7 +13,7 @@ from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from bringup_testing import Spawner, wait_until
-from dnk_bringup.sim_gen3_config import HOME_POSITIONS
+from dnk_planner.kinematics import HOME_POSITIONS
 from dnk_planner.geometry import matrix_to_quat
 from dnk_planner.kinematics import forward_kinematics
 

@@ -24,9 +24,9 @@ os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 from dnk_planner.arm_model import build_arm_primitive_model  # noqa: E402
 from dnk_planner.client import PlannerClient, sphere, start_planner_process, stop_process  # noqa: E402
-from dnk_planner.kinematics import forward_kinematics  # noqa: E402
+from dnk_planner.kinematics import HOME_POSITIONS, forward_kinematics  # noqa: E402
 
-Q_HOME = np.array([0.0, 0.26, 3.14, -2.27, 0.0, 0.96, 1.57])
+Q_HOME = np.array(HOME_POSITIONS)
 
 
 def run_at(client: PlannerClient, model: Path, rate_hz: float, seconds: float) -> dict:

@@ -35,6 +35,10 @@ JOINT_UPPER = -JOINT_LOWER
 # reachable sphere (reach about 0.9 m), independent of q1.
 SHOULDER_POSITION = np.array([0.0, 0.0, 0.15643 + 0.12838])
 
+# Kortex "Home" (0, 15, 180, 230, 0, 55, 90 deg: elbow bent, wrist down) joint_1..joint_7, rad:
+# the simulator's start configuration and the arm of the node tests and benchmarks.
+HOME_POSITIONS = (0.0, 0.2618, 3.1416, -2.2689, 0.0, 0.9599, 1.5708)
+
 
 def _origin_transform(xyz: tuple[float, float, float], rpy: tuple[float, float, float]) -> np.ndarray:
     """URDF origin: translation, then R = Rz(yaw) Ry(pitch) Rx(roll)."""

@@ -106,7 +106,6 @@ class PlannerNode(Node):
         self.model_id = f"{manifest.model_id}:{manifest.onnx_sha256[:12]}"
         self.bridge = ControllerBridge(cfg)
         self._create_entities()
-        self._reset_runtime_state()
         self.get_logger().info(
             f"configured: model {self.model_id}, {cfg.num_candidates} candidates, H={manifest.horizon}, "
             f"{cfg.rate_hz:g} Hz, mode {cfg.controller_mode}, provider {student.provider}")

@@ -24,10 +24,9 @@ from dnk_msgs.msg import PlannerStatus  # noqa: E402
 from dnk_planner.arm_model import build_arm_primitive_model  # noqa: E402
 from dnk_planner.client import (PlannerClient, sphere, start_planner_process, stop_process,  # noqa: E402
                                 target_position)
-from dnk_planner.kinematics import forward_kinematics  # noqa: E402
+from dnk_planner.kinematics import HOME_POSITIONS, forward_kinematics  # noqa: E402
 
-# A comfortable Gen3 configuration (elbow bent, wrist down), rad.
-Q_HOME = np.array([0.0, 0.26, 3.14, -2.27, 0.0, 0.96, 1.57])
+Q_HOME = np.array(HOME_POSITIONS)
 NAMES = [f"joint_{i}" for i in range(1, 8)]
 
 
