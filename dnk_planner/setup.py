@@ -22,7 +22,7 @@ setup(
     tests_require=["pytest"],
     entry_points={
         "console_scripts": [
-            "planner_node = dnk_planner.node:main",
+            "planner_node = dnk_planner.ros.node:main",
         ],
     },
 )

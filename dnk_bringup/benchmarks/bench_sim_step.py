@@ -17,7 +17,7 @@ import numpy as np
 
 from dnk_bringup.arm_sim import ArmSim
 from dnk_bringup.sim_gen3_config import SimGen3Config, load_joint_limits
-from dnk_planner.kinematics import forward_kinematics
+from dnk_planner.core.kinematics import forward_kinematics
 
 LIMITS = Path(__file__).resolve().parents[1] / "config" / "joint_limits.yaml"
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from dnk_bringup.sim_gen3_config import SimGen3Config
-from dnk_planner.geometry import quat_to_matrix
-from dnk_planner.kinematics import JOINT_LOWER, JOINT_UPPER, forward_kinematics, rotation_error, solve_ik
+from dnk_planner.core.geometry import quat_to_matrix
+from dnk_planner.core.kinematics import JOINT_LOWER, JOINT_UPPER, forward_kinematics, rotation_error, solve_ik
 
 # DLS iterations per step (each step moves the end effector at most ~5 mm). Measured on a
 # 2 s twist: 1 iteration drifts 2.4 mm sideways, 2 iterations 0.5 mm, 4 iterations < 0.1 mm at

@@ -30,8 +30,8 @@ from rosbags.interfaces import Connection, Qos, QosDurability, QosHistory, QosLi
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from dnk_bringup.msg_types import UnknownMessageType, ensure_registered, import_message, make_typestore
-from dnk_planner.ros_params import ParameterConfigError, declare_config
-from dnk_planner.topics import RECORD_DEFAULT
+from dnk_planner.ros.params import ParameterConfigError, declare_config
+from dnk_planner.ros.topics import RECORD_DEFAULT
 
 
 

@@ -25,25 +25,14 @@ os.environ.setdefault("ROS_DOMAIN_ID", str((os.getpid() + int(time.time())) % 10
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 from dnk_msgs.msg import PlannerStatus  # noqa: E402
-from dnk_planner.arm_model import build_arm_primitive_model  # noqa: E402
-from dnk_planner.client import PlannerClient, box, sphere, start_planner_process, stop_process  # noqa: E402
-from dnk_planner.kinematics import forward_kinematics  # noqa: E402
+from dnk_planner.testing.models import build_arm_primitive_model  # noqa: E402
+from dnk_planner.ros.client import PlannerClient, box, sphere, start_planner_process, stop_process  # noqa: E402
+from dnk_planner.core.kinematics import forward_kinematics  # noqa: E402
+
+from dnk_bringup.paths import config_file  # noqa: E402
 
 STATE_NAMES = {PlannerStatus.IDLE: "IDLE", PlannerStatus.ACTIVE: "ACTIVE", PlannerStatus.HOLDING: "HOLDING",
                PlannerStatus.GOAL_REACHED: "GOAL_REACHED", PlannerStatus.FAULT: "FAULT"}
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
-
-
-def _share_config(name: str) -> str:
-    """Installed share/dnk_bringup/config/<name>, or the source tree's when run from source."""
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        path = Path(get_package_share_directory("dnk_bringup")) / "config" / name
-        if path.exists():
-            return str(path)
-    except (ImportError, LookupError):
-        pass
-    return str(CONFIG_DIR / name)
 
 
 def _start(module: str, *ros_args: str) -> subprocess.Popen:
@@ -68,12 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"demo: ROS_DOMAIN_ID={os.environ['ROS_DOMAIN_ID']}, controller_mode={args.controller_mode}")
 
     # The sim follows only the command of the chosen mode, as the real controller would.
-    sim = _start("dnk_bringup.sim_gen3", "--params-file", _share_config("sim_gen3.yaml"),
+    sim = _start("dnk_bringup.sim_gen3", "--params-file", str(config_file("sim_gen3.yaml")),
                  "-p", f"command_mode:={args.controller_mode}")
     recorder = _start("dnk_bringup.bag_record", "-p", f"output:={bag}")
     planner = start_planner_process(
         [f"model_path:={args.model.resolve()}", f"controller_mode:={args.controller_mode}"],
-        params_file=_share_config("planner.yaml"), autostart=True)
+        params_file=str(config_file("planner.yaml")), autostart=True)
     client = PlannerClient()
     results, ok = [], True
     try:

@@ -25,10 +25,11 @@ from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
 from dnk_bringup.arm_sim import ArmSim
-from dnk_planner.ros_params import ParameterConfigError, declare_config
-from dnk_planner.ros_spin import spin_until_shutdown
-from dnk_bringup.sim_gen3_config import SimGen3Config, default_joint_limits_file, load_joint_limits
-from dnk_planner.topics import JOINT_STATES, JOINT_TRAJECTORY, TWIST
+from dnk_planner.ros.params import ParameterConfigError, declare_config
+from dnk_planner.ros.spin import spin_until_shutdown
+from dnk_bringup.paths import config_file
+from dnk_bringup.sim_gen3_config import SimGen3Config, load_joint_limits
+from dnk_planner.ros.topics import JOINT_STATES, JOINT_TRAJECTORY, TWIST
 
 
 def _finite(values) -> bool:
@@ -42,7 +43,7 @@ class SimGen3(Node):
         super().__init__("sim_gen3")
         self.config = cfg = declare_config(self, SimGen3Config)
         try:
-            v_max, a_max = load_joint_limits(cfg.joint_limits_file or default_joint_limits_file())
+            v_max, a_max = load_joint_limits(cfg.joint_limits_file or config_file("joint_limits.yaml"))
         except ValueError as exc:
             raise ParameterConfigError(str(exc)) from exc
         self.arm = ArmSim(cfg, v_max, a_max)

@@ -12,11 +12,10 @@ from typing import Literal
 
 import numpy as np
 import yaml
-from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from dnk_planner.topics import TARGET_POSE
-from dnk_planner.kinematics import HOME_POSITIONS, JOINT_LOWER, JOINT_UPPER, NUM_JOINTS
+from dnk_planner.ros.topics import TARGET_POSE
+from dnk_planner.core.kinematics import HOME_POSITIONS, JOINT_LOWER, JOINT_UPPER, NUM_JOINTS
 
 
 class SimGen3Config(BaseModel):
@@ -90,14 +89,6 @@ class JointLimit(BaseModel):
 
 class JointLimitsFile(BaseModel):
     joint_limits: dict[str, JointLimit]
-
-
-def default_joint_limits_file() -> Path:
-    try:
-        return Path(get_package_share_directory("dnk_bringup")) / "config" / "joint_limits.yaml"
-    except PackageNotFoundError as exc:
-        raise ValueError("parameter 'joint_limits_file' is '' but dnk_bringup is not installed "
-                         "(ament index); pass -p joint_limits_file:=/path/to/joint_limits.yaml") from exc
 
 
 def load_joint_limits(path: str | Path) -> tuple[np.ndarray, np.ndarray]:

@@ -13,7 +13,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from dnk_bringup.launch_common import planner_actions, planner_arguments
-from dnk_planner.topics import PLANNER_INPUTS
+from dnk_planner.ros.topics import PLANNER_INPUTS
 
 
 def _player(context):

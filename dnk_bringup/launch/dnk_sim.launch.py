@@ -12,7 +12,7 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
-from dnk_planner.topics import RECORD_DEFAULT
+from dnk_planner.ros.topics import RECORD_DEFAULT
 from dnk_bringup.launch_common import planner_actions, planner_arguments
 
 

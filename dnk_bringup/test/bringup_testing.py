@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from dnk_planner.client import BackgroundNode, interrupt
+from dnk_planner.ros.client import BackgroundNode, interrupt
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 
@@ -64,7 +64,7 @@ def start_sim_and_planner(spawn: Spawner, model: Path, mode: str) -> tuple[subpr
     """sim_gen3 and planner_node (autostarted) with dnk_bringup's params files, as dnk_sim.launch.py does."""
     sim = spawn("dnk_bringup.sim_gen3", "--ros-args", "--params-file", str(CONFIG_DIR / "sim_gen3.yaml"),
                 "-p", f"command_mode:={mode}")
-    planner = spawn("dnk_planner.node", "--autostart", "--ros-args", "--params-file", str(CONFIG_DIR / "planner.yaml"),
+    planner = spawn("dnk_planner.ros.node", "--autostart", "--ros-args", "--params-file", str(CONFIG_DIR / "planner.yaml"),
                     "-p", f"model_path:={model}", "-p", f"controller_mode:={mode}", "-p", "provider:=cpu")
     return sim, planner
 
@@ -74,8 +74,8 @@ def goal_from(joint_state, offset) -> tuple:
     import numpy as np
     from geometry_msgs.msg import PoseStamped
 
-    from dnk_planner.geometry import matrix_to_quat
-    from dnk_planner.kinematics import forward_kinematics
+    from dnk_planner.core.geometry import matrix_to_quat
+    from dnk_planner.core.kinematics import forward_kinematics
 
     start = forward_kinematics(np.array(joint_state.position))
     goal = start[:3, 3] + np.asarray(offset)

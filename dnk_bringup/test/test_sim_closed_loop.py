@@ -14,15 +14,15 @@ from sensor_msgs.msg import JointState
 
 from bringup_testing import CONFIG_DIR, goal_from, start_sim_and_planner, wait_until
 from dnk_bringup.msg_types import make_typestore
-from dnk_planner.topics import PLANNER_INPUTS
+from dnk_planner.ros.topics import PLANNER_INPUTS
 from dnk_msgs.msg import PlannerStatus
-from dnk_planner.kinematics import forward_kinematics
+from dnk_planner.core.kinematics import forward_kinematics
 
 
 @pytest.fixture(scope="module")
 def arm_model(tmp_path_factory) -> Path:
     pytest.importorskip("onnx")
-    from dnk_planner.arm_model import build_arm_primitive_model
+    from dnk_planner.testing.models import build_arm_primitive_model
 
     path = tmp_path_factory.mktemp("model") / "arm.onnx"
     build_arm_primitive_model(path, horizon=32)
@@ -67,7 +67,7 @@ def test_pose_mode_reaches_goal_bag_records_it_and_replays(spawn, probe, arm_mod
 
     # dnk_replay.launch.py: the planner's recorded inputs into a fresh planner.
     statuses = probe.collect(PlannerStatus, "/dnk/status")
-    planner = spawn("dnk_planner.node", "--autostart", "--ros-args", "--params-file", str(CONFIG_DIR / "planner.yaml"),
+    planner = spawn("dnk_planner.ros.node", "--autostart", "--ros-args", "--params-file", str(CONFIG_DIR / "planner.yaml"),
                     "-p", f"model_path:={arm_model}", "-p", "provider:=cpu")
     assert wait_until(lambda: len(statuses) > 2, 30.0), spawn.log(planner)
     player = spawn("dnk_bringup.bag_replay", str(bag), "--topics", *PLANNER_INPUTS, "--wait-for-subscribers", "10")

@@ -13,9 +13,9 @@ from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from bringup_testing import Spawner, wait_until
-from dnk_planner.kinematics import HOME_POSITIONS
-from dnk_planner.geometry import matrix_to_quat
-from dnk_planner.kinematics import forward_kinematics
+from dnk_planner.core.kinematics import HOME_POSITIONS
+from dnk_planner.core.geometry import matrix_to_quat
+from dnk_planner.core.kinematics import forward_kinematics
 
 PREFIX = "left_"
 NAMES = [f"{PREFIX}joint_{i}" for i in range(1, 8)]

@@ -2,7 +2,7 @@
 
 Runs on a full ROS 2 install (`colcon test --packages-select dnk_bringup`); skipped where
 launch_testing is missing (pip-installed ROS 2). The arm student is the analytic ONNX model
-from dnk_planner.arm_model, written to a temporary directory.
+from dnk_planner.testing.models, written to a temporary directory.
 """
 from __future__ import annotations
 
@@ -28,9 +28,9 @@ from lifecycle_msgs.srv import GetState  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 
 from dnk_msgs.msg import PlannerStatus  # noqa: E402
-from dnk_planner.arm_model import build_arm_primitive_model  # noqa: E402
-from dnk_planner.geometry import matrix_to_quat  # noqa: E402
-from dnk_planner.kinematics import forward_kinematics  # noqa: E402
+from dnk_planner.testing.models import build_arm_primitive_model  # noqa: E402
+from dnk_planner.core.geometry import matrix_to_quat  # noqa: E402
+from dnk_planner.core.kinematics import forward_kinematics  # noqa: E402
 
 GOAL_OFFSET = np.array([0.08, 0.12, -0.05])  # m, from the start pose of the simulated arm
 

@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from dnk_planner.arm_model import build_arm_primitive_model, build_fdk_sized_model
-from dnk_planner.config import GeometricScoreConfig, PlannerConfig
+from dnk_planner.testing.models import build_arm_primitive_model, build_fdk_sized_model
+from dnk_planner.core.config import GeometricScoreConfig, PlannerConfig
 from dnk_planner.core import Context, Planner
-from dnk_planner.geometry import ObstacleSet
-from dnk_planner.manifest import load_model
-from dnk_planner.selectors import GeometricSelector
+from dnk_planner.core.geometry import ObstacleSet
+from dnk_planner.core.manifest import load_model
+from dnk_planner.core.selectors import GeometricSelector
 
 REPO = Path(__file__).resolve().parents[2]
 PHASES = ("prior_ms", "inference_ms", "scoring_ms", "total_ms")

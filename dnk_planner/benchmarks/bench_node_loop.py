@@ -22,9 +22,9 @@ import numpy as np
 os.environ.setdefault("ROS_DOMAIN_ID", str((os.getpid() + int(time.time())) % 100 + 1))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
-from dnk_planner.arm_model import build_arm_primitive_model  # noqa: E402
-from dnk_planner.client import PlannerClient, sphere, start_planner_process, stop_process  # noqa: E402
-from dnk_planner.kinematics import HOME_POSITIONS, forward_kinematics  # noqa: E402
+from dnk_planner.testing.models import build_arm_primitive_model  # noqa: E402
+from dnk_planner.ros.client import PlannerClient, sphere, start_planner_process, stop_process  # noqa: E402
+from dnk_planner.core.kinematics import HOME_POSITIONS, forward_kinematics  # noqa: E402
 
 Q_HOME = np.array(HOME_POSITIONS)
 

@@ -1,1 +1,8 @@
-"""DNK runtime: planner core (numpy + onnxruntime) and its ROS 2 front end."""
+"""DNK runtime.
+
+- `dnk_planner.core`: the planner (numpy + onnxruntime, no ROS, no torch), shared by every
+  front end: the ROS node, the MuJoCo evaluation bridge and bag replay.
+- `dnk_planner.ros`: the rclpy front end (lifecycle node, controller bridge, parameters,
+  client, topic names).
+- `dnk_planner.testing`: ONNX model builders for tests, benchmarks and the demo; not product.
+"""

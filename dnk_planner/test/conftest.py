@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dnk_planner.manifest import save_manifest
+from dnk_planner.core.manifest import save_manifest
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dnk_planner.manifest import (
+from dnk_planner.core.manifest import (
     ActionSpec, ColumnSpec, FixedSpec, ModelManifest, NormalizerSpec, TensorSpec, sha256_file,
 )
 

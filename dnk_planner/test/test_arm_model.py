@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dnk_planner.arm_model import ARM_MODEL_ID, build_arm_primitive_model, build_fdk_sized_model, smooth_basis
-from dnk_planner.manifest import load_model, sha256_file
-from dnk_planner.priors import Normalizer, PriorBuilder
+from dnk_planner.testing.models import ARM_MODEL_ID, build_arm_primitive_model, build_fdk_sized_model, smooth_basis
+from dnk_planner.core.manifest import load_model, sha256_file
+from dnk_planner.core.normalizer import Normalizer
+from dnk_planner.core.priors import PriorBuilder
 
 pytest.importorskip("onnx")  # the models under test are written with onnx (dev dependency)
 
@@ -18,7 +19,7 @@ EE = np.array([0.3, -0.2, 0.4], np.float32)
 
 
 def run_raw(model, prior: np.ndarray) -> np.ndarray:
-    norm = Normalizer(model.manifest)
+    norm = Normalizer.from_manifest(model.manifest)
     return norm.denormalize(model.run(prior=prior)["trajectory"])
 
 

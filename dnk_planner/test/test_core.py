@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dnk_planner.arm_model import build_arm_primitive_model
-from dnk_planner.config import GeometricScoreConfig, PlannerConfig
+from dnk_planner.testing.models import build_arm_primitive_model
+from dnk_planner.core.config import GeometricScoreConfig, PlannerConfig
 from dnk_planner.core import Context, Planner
-from dnk_planner.geometry import ObstacleSet
-from dnk_planner.manifest import load_model
-from dnk_planner.selectors import GeometricSelector
+from dnk_planner.core.geometry import ObstacleSet
+from dnk_planner.core.manifest import load_model
+from dnk_planner.core.selectors import GeometricSelector
 
 pytest.importorskip("onnx")  # the models under test are written with onnx (dev dependency)
 
@@ -31,7 +31,7 @@ def arm_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def make_planner(arm_path: Path, seed: int = 0, n: int = 64) -> Planner:
     return Planner(load_model(arm_path, provider="cpu"),
-                   GeometricSelector(GeometricScoreConfig(safety_margin=MARGIN)),
+                   GeometricSelector(GeometricScoreConfig(safety_margin_m=MARGIN)),
                    PlannerConfig(num_candidates=n, seed=seed))
 
 
@@ -143,7 +143,7 @@ def test_student_emitting_nan_yields_hold_not_crash(tmp_path: Path) -> None:
     from onnx import TensorProto, helper, numpy_helper
     from planner_testing import arm_manifest, save_graph
 
-    from dnk_planner.manifest import save_manifest
+    from dnk_planner.core.manifest import save_manifest
 
     path = save_graph(
         tmp_path / "nan.onnx", [helper.make_node("Mul", ["prior", "nan"], ["trajectory"])],

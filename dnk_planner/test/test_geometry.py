@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from dnk_planner.geometry import ObstacleSet, matrix_to_quat, quat_to_matrix
+from dnk_planner.core.geometry import ObstacleSet, matrix_to_quat, quat_to_matrix
 
 IDENTITY = (0.0, 0.0, 0.0, 1.0)
 Z90 = (0.0, 0.0, math.sin(math.pi / 4), math.cos(math.pi / 4))

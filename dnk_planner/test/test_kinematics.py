@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dnk_planner.kinematics import (
+from dnk_planner.core.kinematics import (
     JOINT_LOWER, JOINT_UPPER, SHOULDER_POSITION, forward_kinematics, inverse_kinematics, jacobian, link_frames,
     link_origins, solve_ik,
 )

@@ -11,7 +11,7 @@ import pytest
 from planner_testing import arm_manifest, save_graph
 from onnx import TensorProto, helper
 
-from dnk_planner.manifest import ModelContractError, ModelManifest, load_model, read_manifest, save_manifest, sha256_file
+from dnk_planner.core.manifest import ModelContractError, ModelManifest, load_model, read_manifest, save_manifest, sha256_file
 
 
 def edit_manifest(onnx_path: Path, **changes) -> None:

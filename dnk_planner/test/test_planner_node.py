@@ -21,10 +21,10 @@ from lifecycle_msgs.msg import State, Transition  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 
 from dnk_msgs.msg import PlannerStatus  # noqa: E402
-from dnk_planner.arm_model import build_arm_primitive_model  # noqa: E402
-from dnk_planner.client import (PlannerClient, sphere, start_planner_process, stop_process,  # noqa: E402
+from dnk_planner.testing.models import build_arm_primitive_model  # noqa: E402
+from dnk_planner.ros.client import (PlannerClient, sphere, start_planner_process, stop_process,  # noqa: E402
                                 target_position)
-from dnk_planner.kinematics import HOME_POSITIONS, forward_kinematics  # noqa: E402
+from dnk_planner.core.kinematics import HOME_POSITIONS, forward_kinematics  # noqa: E402
 
 Q_HOME = np.array(HOME_POSITIONS)
 NAMES = [f"joint_{i}" for i in range(1, 8)]

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dnk_planner.manifest import read_manifest
-from dnk_planner.priors import Normalizer, PriorBuilder, check_values, fixed_entries, impose_fixed
+from dnk_planner.core.manifest import read_manifest
+from dnk_planner.core.normalizer import Normalizer
+from dnk_planner.core.priors import PriorBuilder, check_values, fixed_entries, impose_fixed
 
 CTX = {"ee_position": np.array([0.5, -0.1, 0.3], np.float32), "goal": np.array([0.2, 0.4, 0.6], np.float32)}
 
@@ -16,7 +17,7 @@ CTX = {"ee_position": np.array([0.5, -0.1, 0.3], np.float32), "goal": np.array([
 def test_fixed_entries_hold_normalized_context(identity_student: Path) -> None:
     m = read_manifest(identity_student)
     prior = PriorBuilder(m, 16, seed=0, temperature=0.5).build(CTX)
-    norm = Normalizer(m)
+    norm = Normalizer.from_manifest(m)
     ee_n = (CTX["ee_position"] - norm.mean[:3]) / norm.std[:3]
     goal_n = (CTX["goal"] - norm.mean[3:]) / norm.std[3:]
     np.testing.assert_array_equal(prior[:, 0, :3], np.broadcast_to(ee_n, (16, 3)))
@@ -55,7 +56,7 @@ def test_buffer_reused_and_float32(identity_student: Path) -> None:
 
 def test_normalizer_round_trip_and_impose_raw(identity_student: Path) -> None:
     m = read_manifest(identity_student)
-    norm = Normalizer(m)
+    norm = Normalizer.from_manifest(m)
     x = np.random.default_rng(0).standard_normal((3, 8, 6)).astype(np.float32)
     np.testing.assert_allclose(norm.denormalize(norm.normalize(x)), x, atol=1e-6)
     impose_fixed(x, fixed_entries(m), CTX)

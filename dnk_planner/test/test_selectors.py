@@ -9,14 +9,14 @@ import pytest
 from planner_testing import OPSET, save_graph, write_linear_critic
 from onnx import TensorProto, helper, numpy_helper
 
-from dnk_planner.config import GeometricScoreConfig, PlannerConfig
+from dnk_planner.core.config import GeometricScoreConfig, PlannerConfig
 from dnk_planner.core import Context, Planner
-from dnk_planner.geometry import ObstacleSet
-from dnk_planner.manifest import (
+from dnk_planner.core.geometry import ObstacleSet
+from dnk_planner.core.manifest import (
     ActionSpec, ColumnSpec, FixedSpec, ModelManifest, NormalizerSpec, TensorSpec, load_model, read_manifest,
     save_manifest, sha256_file,
 )
-from dnk_planner.selectors import ClassifierSelector, CriticSelector, GeometricSelector
+from dnk_planner.core.selectors import ClassifierSelector, CriticSelector, GeometricSelector
 
 START = np.array([0.0, 0.0, 0.0])
 GOAL = np.array([1.0, 0.0, 0.0])
@@ -40,14 +40,14 @@ def ctx(obstacles: ObstacleSet | None = None) -> Context:
 
 def test_candidate_through_obstacle_is_rejected_detour_is_not() -> None:
     obs = ObstacleSet.from_shapes(spheres=[("ball", (0.5, 0.0, 0.0), 0.1)])
-    sel = GeometricSelector(GeometricScoreConfig(safety_margin=0.05))
+    sel = GeometricSelector(GeometricScoreConfig(safety_margin_m=0.05))
     s = sel.score(arm_candidates(line(), line(bump=0.3)), ctx(obs))
     assert s[0] == -np.inf and np.isfinite(s[1])
 
 
 def test_margin_boundary_and_row0_exempt() -> None:
     obs = ObstacleSet.from_shapes(boxes=[("wall", (0.5, 0.2, 0.0), (0, 0, 0, 1), (0.2, 0.2, 0.2))])
-    sel = GeometricSelector(GeometricScoreConfig(safety_margin=0.05))
+    sel = GeometricSelector(GeometricScoreConfig(safety_margin_m=0.05))
     # the straight line passes 0.1 m from the wall face (outside the 0.05 m margin): accepted
     near = line() + np.array([0.0, 0.06, 0.0])  # 0.04 m from the face: inside the margin
     s = sel.score(arm_candidates(line(), near), ctx(obs))
@@ -61,7 +61,7 @@ def test_margin_boundary_and_row0_exempt() -> None:
 
 def test_clearance_reward_saturates() -> None:
     obs = ObstacleSet.from_shapes(spheres=[("ball", (0.5, -1.0, 0.0), 0.1)])
-    cfg = GeometricScoreConfig(safety_margin=0.0, clearance_saturation=0.5, w_effort=0.0, w_progress=0.0)
+    cfg = GeometricScoreConfig(safety_margin_m=0.0, clearance_saturation_m=0.5, w_effort=0.0, w_progress=0.0)
     s = GeometricSelector(cfg).score(arm_candidates(line(), line() + [0, -0.7, 0], line() + [0, 2.0, 0]), ctx(obs))
     # far-away path earns the full saturated reward on the H-1 planned points; the near one less
     assert s[0] == pytest.approx(0.5 * (H - 1))

@@ -3,65 +3,30 @@
   dnk-train train-teacher    --task halfcheetah --preset small --out artifacts/halfcheetah [--resume]
   dnk-train train-classifier --task halfcheetah --preset small --out artifacts/halfcheetah
   dnk-train train-iql        --task halfcheetah --preset small --out artifacts/halfcheetah
-  dnk-train eval-teacher     --artifacts artifacts/halfcheetah --episodes 10 --report report.json
+  dnk-train eval-teacher     --artifacts artifacts/halfcheetah --seeds 0 --episodes 10 --report report.json
 
-Extending without editing this file: create a module ``dnk_training/cli_<name>.py`` that
-registers its subcommands on import::
-
-    from dnk_training.cli import add_task_args, register_subcommand
-
-    @register_subcommand("gen-pairs", "generate teacher-target pairs")
-    def _gen_pairs(parser):            # add arguments, return the handler
-        add_task_args(parser)
-        return lambda args: run(args)  # handler(args) -> exit code
-
-``main`` imports every ``dnk_training.cli_*`` module before parsing.
+Subcommands are registered in this module and in `dnk_training.distill_cli` (gen-pairs,
+train-student, export, distill-report); `build_parser` lists both.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
-import pkgutil
 import sys
 from pathlib import Path
-from typing import Callable
-
-import yaml
 
 from .configs import TaskConfig, load_task_config
+from .subcommands import Handler, Subcommands, add_set_arg, parse_overrides
 
-Handler = Callable[[argparse.Namespace], int]
-Configure = Callable[[argparse.ArgumentParser], Handler]
-
-
-class _Sub:
-    def __init__(self, help_text: str, configure: Configure) -> None:
-        self.help = help_text
-        self.configure = configure
-
-
-SUBCOMMANDS: dict[str, _Sub] = {}
-
-
-def register_subcommand(name: str, help_text: str) -> Callable[[Configure], Configure]:
-    """Decorator: ``configure(parser) -> handler`` becomes ``dnk-train <name>``."""
-
-    def deco(configure: Configure) -> Configure:
-        if name in SUBCOMMANDS:
-            raise ValueError(f"dnk-train subcommand '{name}' is registered twice; pick another name")
-        SUBCOMMANDS[name] = _Sub(help_text, configure)
-        return configure
-
-    return deco
+COMMANDS = Subcommands()
+SET_EXAMPLE = "teacher.train.steps=2000"
 
 
 def add_task_args(p: argparse.ArgumentParser) -> None:
     """Arguments every subcommand shares: task config, preset, overrides, output dir, threads."""
     p.add_argument("--task", default="halfcheetah", help="task name in dnk_training/config/ or a YAML path")
     p.add_argument("--preset", default="small", help="preset in the task YAML (small | paper)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config field, e.g. --set teacher.train.steps=2000 (value parsed as YAML)")
+    add_set_arg(p, SET_EXAMPLE)
     p.add_argument("--dataset", help="override dataset.path (D4RL-layout HDF5 or Minari id)")
     p.add_argument("--out", default="artifacts/halfcheetah", help="artifact directory (exports + runs/<model>/)")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
@@ -69,12 +34,7 @@ def add_task_args(p: argparse.ArgumentParser) -> None:
 
 
 def task_config_from_args(args: argparse.Namespace) -> TaskConfig:
-    overrides: dict[str, object] = {}
-    for item in args.set:
-        if "=" not in item:
-            raise ValueError(f"--set '{item}' is not KEY=VALUE (e.g. --set teacher.train.steps=2000)")
-        k, v = item.split("=", 1)
-        overrides[k] = yaml.safe_load(v)
+    overrides = parse_overrides(args.set, SET_EXAMPLE)
     if args.dataset:
         overrides["dataset.path"] = args.dataset
     return load_task_config(args.task, args.preset, overrides)
@@ -107,7 +67,7 @@ def _export(out: Path, name: str, model, step: int, normalizer=None) -> None:
     print(f"wrote {path} (+ {path.with_suffix('.safetensors').name})")
 
 
-@register_subcommand("train-teacher", "train the diffusion teacher (DDPM, temporal U-Net)")
+@COMMANDS.add("train-teacher", "train the diffusion teacher (DDPM, temporal U-Net)")
 def _train_teacher(p: argparse.ArgumentParser) -> Handler:
     _train_args(p)
 
@@ -125,7 +85,7 @@ def _train_teacher(p: argparse.ArgumentParser) -> Handler:
     return run
 
 
-@register_subcommand("train-classifier", "train the return classifier (guidance and ranking)")
+@COMMANDS.add("train-classifier", "train the return classifier (guidance and ranking)")
 def _train_classifier(p: argparse.ArgumentParser) -> Handler:
     _train_args(p)
 
@@ -143,7 +103,7 @@ def _train_classifier(p: argparse.ArgumentParser) -> Handler:
     return run
 
 
-@register_subcommand("train-iql", "train the IQL critic Q(s, a)")
+@COMMANDS.add("train-iql", "train the IQL critic Q(s, a)")
 def _train_iql(p: argparse.ArgumentParser) -> Handler:
     _train_args(p)
 
@@ -162,12 +122,13 @@ def _train_iql(p: argparse.ArgumentParser) -> Handler:
     return run
 
 
-@register_subcommand("eval-teacher", "run the teacher as a policy in MuJoCo and measure decision latency")
+@COMMANDS.add("eval-teacher", "run the teacher as a policy in MuJoCo and measure decision latency")
 def _eval_teacher(p: argparse.ArgumentParser) -> Handler:
     p.add_argument("--artifacts", default="artifacts/halfcheetah", help="directory holding teacher.json and classifier.json")
     p.add_argument("--episodes", type=int, help="episodes (default: config eval.episodes)")
     p.add_argument("--max-steps", type=int, help="env steps per episode (default: config eval.max_steps = 1000)")
-    p.add_argument("--seed", type=int, help="first reset seed; episode i uses seed + i (default: config eval.seed)")
+    p.add_argument("--seeds", type=int, nargs="+", help="evaluation seeds; episode e of seed s resets the env with "
+                   "seed 1000000 + 1000 s + e, as dnk-eval does (default: config eval.seeds)")
     p.add_argument("--guidance-weight", type=float, help="classifier guidance w_cg (default: config sampling.guidance_weight)")
     p.add_argument("--latency-decisions", type=int, default=20, help="timed single-state decisions at num_candidates (0: skip)")
     p.add_argument("--report", required=True, help="output JSON")
@@ -184,7 +145,7 @@ def _eval_teacher(p: argparse.ArgumentParser) -> Handler:
         teacher = Teacher.load(art / "teacher.json")
         clf = ReturnClassifier.load(art / "classifier.json")
         cfg = teacher.cfg
-        given = {"episodes": args.episodes, "max_steps": args.max_steps, "seed": args.seed}
+        given = {"episodes": args.episodes, "max_steps": args.max_steps, "seeds": args.seeds}
         ev = cfg.eval.model_copy(update={k: v for k, v in given.items() if v is not None})
         sampling = cfg.sampling if args.guidance_weight is None else cfg.sampling.model_copy(update={"guidance_weight": args.guidance_weight})
         report = Path(args.report)
@@ -204,19 +165,12 @@ def _eval_teacher(p: argparse.ArgumentParser) -> Handler:
     return run
 
 
-def _discover_extensions() -> None:
-    import dnk_training
-
-    for mod in pkgutil.iter_modules(dnk_training.__path__):
-        if mod.name.startswith("cli_"):
-            importlib.import_module(f"dnk_training.{mod.name}")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    _discover_extensions()
+    from dnk_training import distill_cli
+
     parser = argparse.ArgumentParser(prog="dnk-train", description="DNK offline training pipeline")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, s in SUBCOMMANDS.items():
+    for name, s in {**COMMANDS, **distill_cli.COMMANDS}.items():
         sp = sub.add_parser(name, help=s.help, description=s.help)
         sp.set_defaults(handler=s.configure(sp))
     return parser

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from dnk_training.eval.metrics import env_family
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+NON_TASK_CONFIGS = {"distill"}  # config/distill.yaml: distillation scale, shared by every task
 
 
 class _Strict(BaseModel):
@@ -130,13 +133,34 @@ class SamplingConfig(_Strict):
     guidance_weight: float = Field(1e-4, ge=0, description="classifier-guidance weight w_cg")
 
 
+# Env seeds for evaluation episodes start here so they never coincide with the seeds the
+# offline datasets were collected with (0..469, see the datasets' README).
+ENV_SEED_BASE = 1_000_000
+
+
 class EvalConfig(_Strict):
-    env_id: str = Field("HalfCheetah-v5", description="gymnasium environment id")
-    episodes: int = Field(10, gt=0, description="evaluation episodes")
-    max_steps: int = Field(1000, gt=0, description="env steps per episode (1000 = full D4RL episode)")
-    seed: int = Field(1000, description="first reset seed; episode i uses seed + i")
-    ref_min: float = Field(description="D4RL random-policy return (normalized score 0)")
-    ref_max: float = Field(description="D4RL expert return (normalized score 1)")
+    """One closed-loop evaluation setting; every method of a Table I run (and eval-teacher) shares it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    env_id: str = Field("HalfCheetah-v5", description="gymnasium MuJoCo env id (HalfCheetah-v5, Walker2d-v5)")
+    seeds: list[int] = Field([0, 1, 2], min_length=1, description="evaluation seeds (runs); Table I std is over these")
+    episodes: int = Field(5, ge=1, le=1000, description="episodes per seed")
+    max_steps: int = Field(1000, ge=1, le=1000, description="control steps per episode at most (D4RL: 1000)")
+    candidate_states: int = Field(4, ge=0, le=64, description="states whose candidates are stored for Fig. 4 (0 = none)")
+    candidate_dataset: str | None = Field(
+        None, description="D4RL-layout HDF5 whose evenly spaced observations are the Fig. 4 states (None: env rollout)")
+    progress: bool = Field(True, description="show a tqdm bar over control steps")
+
+    @field_validator("env_id")
+    @classmethod
+    def _known_env(cls, v: str) -> str:
+        env_family(v)  # raises naming the supported envs
+        return v
+
+    def env_seed(self, seed: int, episode: int) -> int:
+        """Seed of env.reset for one episode: distinct per (seed, episode), disjoint from dataset seeds."""
+        return ENV_SEED_BASE + 1000 * seed + episode
 
 
 class TaskConfig(_Strict):
@@ -169,12 +193,11 @@ def set_dotted(d: dict, dotted: str, value: object) -> None:
     node[keys[-1]] = value
 
 
-def load_task_config(task: str, preset: str = "small", overrides: dict[str, object] | None = None) -> TaskConfig:
-    """Load ``task`` (a name in config/ or a YAML path), apply ``preset`` then dotted overrides."""
-    path = Path(task) if task.endswith((".yaml", ".yml")) else CONFIG_DIR / f"{task}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-        raise FileNotFoundError(f"task config '{task}' not found at {path}; known tasks: {known}")
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+def load_preset_config(model: type[ConfigT], path: Path, preset: str, overrides: dict[str, object] | None = None) -> ConfigT:
+    """A YAML of ``base`` + named ``presets``: base, then the preset's keys, then dotted overrides."""
     raw = yaml.safe_load(path.read_text())
     presets = raw.get("presets", {})
     if preset not in presets:
@@ -182,4 +205,13 @@ def load_task_config(task: str, preset: str = "small", overrides: dict[str, obje
     cfg = _deep_update(raw["base"], presets[preset] or {})
     for k, v in (overrides or {}).items():
         set_dotted(cfg, k, v)
-    return TaskConfig.model_validate(cfg)
+    return model.model_validate(cfg)
+
+
+def load_task_config(task: str, preset: str = "small", overrides: dict[str, object] | None = None) -> TaskConfig:
+    """Load ``task`` (a name in config/ or a YAML path), apply ``preset`` then dotted overrides."""
+    path = Path(task) if task.endswith((".yaml", ".yml")) else CONFIG_DIR / f"{task}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml") if p.stem not in NON_TASK_CONFIGS)
+        raise FileNotFoundError(f"task config '{task}' not found at {path}; known tasks: {known}")
+    return load_preset_config(TaskConfig, path, preset, overrides)

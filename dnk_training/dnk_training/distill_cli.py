@@ -1,4 +1,4 @@
-"""Distillation subcommands of dnk-train (registered through dnk_training.cli_distill):
+"""Distillation subcommands of dnk-train (listed by dnk_training.cli):
 
     dnk-train gen-pairs --artifacts artifacts/halfcheetah --split train
     dnk-train train-student --model fdk --artifacts artifacts/halfcheetah [--resume]
@@ -6,7 +6,8 @@
     dnk-train distill-report --artifacts artifacts/halfcheetah --out reports/distill
 
 Layout, horizon, normalizer and the DDPM schedule always come from the trained teacher, so
-students, pairs and the teacher cannot disagree. ``small`` / ``paper`` presets only change scale.
+students, pairs and the teacher cannot disagree. Scale and student settings come from
+config/distill.yaml (``small`` / ``paper`` presets only change scale) and ``--set key=value``.
 """
 from __future__ import annotations
 
@@ -14,65 +15,24 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
 
 from dnk_training.checkpoints import CheckpointManager, load_checkpoint, read_meta
-from dnk_training.cli import register_subcommand
-from dnk_training.configs import LayoutConfig, TrainConfig
+from dnk_training.configs import LayoutConfig
 from dnk_training.datasets import load_dataset, make_windows
 from dnk_training.diffusion import Schedule
 from dnk_training.losses import LossConfig
 from dnk_training.pairs import PairsConfig, generate_pairs, load_pairs, quality_weights
-from dnk_training.students import (
-    ConsistencyConfig,
-    ConsistencyStudent,
-    FDKConfig,
-    FDKStudent,
-    KDMConfig,
-    KDMFConfig,
-    KDMFStudent,
-    KDMStudent,
-    Student,
-    ddim_step,
-)
-from dnk_training.students.common import PairTensors, make_state, make_step_fn
+from dnk_training.students import ConsistencyStudent, FDKStudent, KDMFStudent, KDMStudent, Student, ddim_step
+from dnk_training.students.common import PairTensors, StudentConfig, make_state, make_step_fn
+from dnk_training.students.config import MODELS, STUDENT_CONFIGS, DistillConfig, ModelName, load_distill_config
+from dnk_training.subcommands import Subcommands, add_set_arg, parse_overrides
 from dnk_training.trainer import run_training
 
-MODELS = ("fdk", "kdm", "kdmf", "cd", "ct")
-ModelName = Literal["fdk", "kdm", "kdmf", "cd", "ct"]
-
-
-class DistillConfig(BaseModel):
-    """Scale of one distillation run; every student gets the same architecture sizes and budget."""
-
-    num_pairs: int = Field(ge=1, description="training pairs (paper: 500,000)")
-    heldout_pairs: int = Field(ge=1, description="pairs from held-out episodes for fidelity metrics")
-    heldout_frac: float = Field(0.1, gt=0, lt=1, description="fraction of episodes (the last ones) held out")
-    chunk_size: int = Field(512, ge=1, description="pairs per resumable chunk")
-    teacher_batch: int = Field(256, ge=1, description="priors per teacher call")
-    latent_dim: int = Field(64, ge=2, description="m, shared by all Koopman students")
-    rank: int = Field(32, ge=1, description="r, FDK modes")
-    hidden: int = Field(256, ge=8, description="MLP width, shared by all students")
-    depth: int = Field(2, ge=1, description="MLP hidden layers, shared by all students")
-    train: TrainConfig
-
-
-PRESETS: dict[str, DistillConfig] = {
-    # CPU minutes on one shared core: ~25k pairs (~10 min of guided teacher sampling), 4000 steps per student.
-    "small": DistillConfig(
-        num_pairs=24576, heldout_pairs=1024,
-        train=TrainConfig(steps=4000, batch_size=64, lr=1e-3, log_every=50, ckpt_every=1000),
-    ),
-    # Paper: 500k pairs, batch 64, 200 epochs = 200 * 500000 / 64 steps.
-    "paper": DistillConfig(
-        num_pairs=500_000, heldout_pairs=10_000, chunk_size=4096,
-        train=TrainConfig(steps=1_562_500, batch_size=64, lr=1e-3, log_every=1000, ckpt_every=50_000),
-    ),
-}
+COMMANDS = Subcommands()
+SET_EXAMPLE = "fdk.rank=64"
 
 
 class Paths:
@@ -110,19 +70,25 @@ def _abar(teacher_cfg) -> torch.Tensor:
 
 
 def build_student(
-    model: ModelName, layout: LayoutConfig, horizon: int, dcfg: DistillConfig, abar: torch.Tensor, teacher_step=None
+    model: ModelName, layout: LayoutConfig, horizon: int, cfg: StudentConfig, abar: torch.Tensor, teacher_step=None
 ) -> Student:
-    """Student of the given kind with the shared sizes of dcfg."""
-    shared = {"latent_dim": dcfg.latent_dim, "hidden": dcfg.hidden, "depth": dcfg.depth}
+    """Student of the given kind from its own config (`DistillConfig.student_config(model)`)."""
     if model == "fdk":
-        return FDKStudent(layout, horizon, FDKConfig(**shared, rank=dcfg.rank))
+        return FDKStudent(layout, horizon, cfg)
     if model == "kdm":
-        return KDMStudent(layout, horizon, KDMConfig(**shared))
+        return KDMStudent(layout, horizon, cfg)
     if model == "kdmf":
-        return KDMFStudent(layout, horizon, KDMFConfig(**shared))
+        return KDMFStudent(layout, horizon, cfg)
     if model in ("cd", "ct"):
-        return ConsistencyStudent(layout, horizon, abar, ConsistencyConfig(**shared), mode=model, teacher_step=teacher_step)
+        return ConsistencyStudent(layout, horizon, abar, cfg, mode=model, teacher_step=teacher_step)
     raise ValueError(f"--model {model!r} unknown; choose one of {MODELS}")
+
+
+def distill_config_from_args(args: argparse.Namespace) -> DistillConfig:
+    overrides = parse_overrides(args.set, SET_EXAMPLE)
+    if getattr(args, "steps", None):
+        overrides["train.steps"] = args.steps
+    return load_distill_config(args.preset, overrides)
 
 
 def teacher_ode_step(teacher, classifier, guidance_weight: float):
@@ -148,7 +114,7 @@ def _split_windows(teacher, heldout_frac: float) -> tuple[np.ndarray, np.ndarray
 def cmd_gen_pairs(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     paths = Paths(args)
-    dcfg = PRESETS[args.preset]
+    dcfg = distill_config_from_args(args)
     teacher, classifier = _load_teacher(paths)
     train_w, held_w = _split_windows(teacher, dcfg.heldout_frac)
     windows = train_w if args.split == "train" else held_w
@@ -188,10 +154,12 @@ def _pair_tensors(pairs_dir: Path, loss: LossConfig) -> PairTensors:
     )
 
 
-def _student_meta(model: str, preset: str, dcfg: DistillConfig, teacher, pairs_dir: Path, n_pairs: int, paths: Paths) -> dict:
+def _student_meta(model: Student, name: str, preset: str, dcfg: DistillConfig, teacher, pairs_dir: Path, n_pairs: int,
+                  paths: Paths) -> dict:
     return {
         "teacher": f"{paths.teacher} (step {read_meta(paths.teacher)['step']})",
-        "kind": "student", "model": model, "preset": preset, "distill_config": dcfg.model_dump(),
+        "kind": "student", "model": name, "preset": preset, "student_config": model.cfg.model_dump(mode="json"),
+        "distill_config": dcfg.model_dump(mode="json"),
         "task_config": teacher.cfg.model_dump(), "normalizer": teacher.normalizer.to_dict(),
         "pairs": str(pairs_dir), "num_pairs": n_pairs,
     }
@@ -200,15 +168,15 @@ def _student_meta(model: str, preset: str, dcfg: DistillConfig, teacher, pairs_d
 def cmd_train_student(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     paths = Paths(args)
-    dcfg = PRESETS[args.preset]
-    if args.steps:
-        dcfg = dcfg.model_copy(update={"train": dcfg.train.model_copy(update={"steps": args.steps})})
+    dcfg = distill_config_from_args(args)
     teacher, classifier = _load_teacher(paths)
     step = teacher_ode_step(teacher, classifier, teacher.cfg.sampling.guidance_weight) if args.model == "cd" else None
     torch.manual_seed(dcfg.train.seed)  # same initialization seed for every student
-    model = build_student(args.model, teacher.cfg.layout, teacher.horizon, dcfg, _abar(teacher.cfg), step)
+    model = build_student(args.model, teacher.cfg.layout, teacher.horizon, dcfg.student_config(args.model),
+                          _abar(teacher.cfg), step)
     data = _pair_tensors(paths.pairs / "train", model.cfg.loss)
-    state = make_state(model, dcfg.train, _student_meta(args.model, args.preset, dcfg, teacher, paths.pairs / "train", len(data), paths))
+    meta = _student_meta(model, args.model, args.preset, dcfg, teacher, paths.pairs / "train", len(data), paths)
+    state = make_state(model, dcfg.train, meta)
     t0 = time.monotonic()
     done = run_training(args.model, state, make_step_fn(model, data, dcfg.train, state), dcfg.train,
                         paths.run(args.model), resume=args.resume)
@@ -217,7 +185,7 @@ def cmd_train_student(args: argparse.Namespace) -> int:
 
 
 def load_student(run_dir: Path) -> tuple[Student, dict]:
-    """Rebuild a student from its latest checkpoint (config read from the checkpoint itself)."""
+    """Rebuild a student from its latest checkpoint, with the config stored in it (never today's defaults)."""
     from dnk_training.configs import TaskConfig
 
     latest = CheckpointManager(run_dir / "checkpoints").latest()
@@ -225,8 +193,11 @@ def load_student(run_dir: Path) -> tuple[Student, dict]:
         raise FileNotFoundError(f"{run_dir}/checkpoints holds no checkpoint; run dnk-train train-student first")
     meta = read_meta(latest)
     task = TaskConfig.model_validate(meta["task_config"])
-    dcfg = DistillConfig.model_validate(meta["distill_config"])
-    model = build_student(meta["model"], task.layout, task.dataset.horizon, dcfg, _abar(task))
+    if "student_config" not in meta:
+        raise ValueError(f"{latest} stores no student_config (written before configs travelled with "
+                         "checkpoints); retrain it with dnk-train train-student")
+    cfg = STUDENT_CONFIGS[meta["model"]].model_validate(meta["student_config"])
+    model = build_student(meta["model"], task.layout, task.dataset.horizon, cfg, _abar(task))
     load_checkpoint(latest, {"student": model})
     return model.eval(), meta
 
@@ -288,7 +259,7 @@ def _timed(fn, runs: int, warmup: int) -> dict[str, float]:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Fidelity on held-out pairs and latency, measured on the exported ONNX files the planner loads."""
-    from dnk_planner.manifest import load_model
+    from dnk_planner.core.manifest import load_model
     from dnk_training.logging_utils import read_scalars
 
     torch.set_num_threads(args.threads)
@@ -366,33 +337,35 @@ def _plot_report(report: dict, paths: Paths, models: list[str], out: Path) -> No
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--artifacts", default="artifacts/halfcheetah", help="task artifact dir (teacher.json, classifier.json, iql.json)")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="small", help="distillation scale: small (CPU minutes) or paper")
+    p.add_argument("--preset", default="small", help="preset in config/distill.yaml: small (CPU minutes) or paper")
+    add_set_arg(p, SET_EXAMPLE)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--teacher", help="teacher checkpoint .json (default <artifacts>/teacher.json)")
     p.add_argument("--classifier", help="classifier checkpoint .json (default <artifacts>/classifier.json)")
     p.add_argument("--iql", help="IQL critic checkpoint .json (default <artifacts>/iql.json)")
 
 
-@register_subcommand("gen-pairs", "teacher-target pairs from the trained teacher (resumable chunks)")
+@COMMANDS.add("gen-pairs", "teacher-target pairs from the trained teacher (resumable chunks)")
 def _gen_pairs(p: argparse.ArgumentParser):
     _common(p)
     p.add_argument("--split", choices=("train", "heldout"), default="train", help="episodes the contexts come from")
-    p.add_argument("--num-pairs", type=int, default=None, help="override the preset's pair count")
+    p.add_argument("--num-pairs", type=int, default=None,
+                   help="pairs to generate (default: the config's num_pairs, or heldout_pairs with --split heldout)")
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this wall time (rerun resumes)")
     p.add_argument("--seed", type=int, default=0, help="base seed of the chunks")
     return cmd_gen_pairs
 
 
-@register_subcommand("train-student", "train one one-step student (fdk, kdm, kdmf, cd, ct) on the pairs")
+@COMMANDS.add("train-student", "train one one-step student (fdk, kdm, kdmf, cd, ct) on the pairs")
 def _train_student(p: argparse.ArgumentParser):
     _common(p)
     p.add_argument("--model", choices=MODELS, required=True)
-    p.add_argument("--steps", type=int, default=None, help="override the preset's step budget")
+    p.add_argument("--steps", type=int, default=None, help="gradient steps (short for --set train.steps=N)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     return cmd_train_student
 
 
-@register_subcommand("export", "ONNX + manifest for students (and selectors), parity-checked")
+@COMMANDS.add("export", "ONNX + manifest for students (and selectors), parity-checked")
 def _export(p: argparse.ArgumentParser):
     _common(p)
     p.add_argument("--models", nargs="*", choices=MODELS, default=list(MODELS))
@@ -400,7 +373,7 @@ def _export(p: argparse.ArgumentParser):
     return cmd_export
 
 
-@register_subcommand("distill-report", "held-out teacher fidelity + batch-64 latency of exported students vs the teacher")
+@COMMANDS.add("distill-report", "held-out teacher fidelity + batch-64 latency of exported students vs the teacher")
 def _report(p: argparse.ArgumentParser):
     _common(p)
     p.add_argument("--models", nargs="*", choices=MODELS, default=list(MODELS))

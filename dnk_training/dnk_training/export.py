@@ -3,7 +3,7 @@
 Every file is exported to a temporary path, compared against torch in onnxruntime on random
 inputs (several batch sizes, so the dynamic batch axis is exercised), and only written when
 the max abs error is below the tolerance; the manifest is then checked by the runtime's own
-loader (dnk_planner.manifest.load_model) so an export the planner would refuse never lands.
+loader (dnk_planner.core.manifest.load_model) so an export the planner would refuse never lands.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from dnk_planner.manifest import ModelManifest, load_model, onnx_opsets, save_manifest, sha256_file
+from dnk_planner.core.manifest import ModelManifest, load_model, onnx_opsets, save_manifest, sha256_file
 from dnk_training.configs import LayoutConfig
 from dnk_training.normalizer import Normalizer
 

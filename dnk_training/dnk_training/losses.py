@@ -6,11 +6,13 @@ weights of eq. (19) can weight samples; regularizers (17), (18) are scalars and 
 from __future__ import annotations
 
 import torch
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class LossConfig(BaseModel):
     """Weights of the total loss (19) and the constants of (16), (17) and the quality weights."""
+
+    model_config = ConfigDict(extra="forbid")
 
     l_rec: float = Field(1.0, ge=0, description="weight of L_rec (13), autoencoding of teacher targets")
     l_lat: float = Field(1.0, ge=0, description="weight of L_lat (14), latent transition consistency")

@@ -1,15 +1,16 @@
-"""The teacher as a policy: its decision (shared with the evaluation bridge) and `eval-teacher`.
+"""The teacher as a policy: its one decision function (shared with the evaluation bridge) and `eval-teacher`.
 
 Per control step and episode: N conditioned priors from the current observation, the teacher's
 full guided reverse process, ranking by the return classifier at t = 0, execute the first
 action of the best candidate. `evaluate_teacher` runs episodes side by side so one batched
 network call serves all of them (a CPU runs a 640-row batch far more efficiently than ten
 64-row batches); `dnk_training.eval.bridge.TeacherPolicy` runs one state at a time, timed
-like the students, through the same `sample_candidates`.
+like the students, through the same `decide`.
 """
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -18,11 +19,8 @@ from tqdm import tqdm
 
 from .classifier import ReturnClassifier
 from .configs import EvalConfig, SamplingConfig
+from .eval.metrics import normalized_return
 from .teacher import Teacher
-
-
-def d4rl_normalized(ret: float, ref_min: float, ref_max: float) -> float:
-    return (ret - ref_min) / (ref_max - ref_min)
 
 
 def sample_candidates(
@@ -38,19 +36,33 @@ def sample_candidates(
     return teacher.sample(prior, guidance_weight=sampling.guidance_weight, generator=generator, classifier=clf)
 
 
+@dataclass(frozen=True)
+class TeacherDecision:
+    """The teacher's decision for E states, raw units: what eval-teacher and the bridge execute."""
+
+    actions: np.ndarray      # (E, da) first action of each state's best candidate (not clipped)
+    candidates: np.ndarray   # (E, n, H, D)
+    best: np.ndarray         # (E,) index of the classifier's best candidate
+    timing_ms: dict[str, float]
+
+
 def decide(
     teacher: Teacher, clf: ReturnClassifier, obs: np.ndarray, sampling: SamplingConfig, generator: torch.Generator
-) -> np.ndarray:
-    """Actions (E, da) in raw units for raw observations (E, ds)."""
+) -> TeacherDecision:
+    """The native protocol for raw observations (E, ds): sample n candidates per state, rank them
+    with the return classifier at t = 0, take the best one's first action."""
     lay = teacher.cfg.layout
     n = sampling.num_candidates
+    t0 = time.perf_counter()
     x0 = sample_candidates(teacher, clf, obs, sampling, generator)
+    t1 = time.perf_counter()
     with torch.no_grad():
-        scores = clf(x0, 0).view(obs.shape[0], n)
-    best = x0.view(obs.shape[0], n, *x0.shape[1:])[torch.arange(obs.shape[0]), scores.argmax(dim=1)]
-    raw = teacher.normalizer.unnormalize(best)
-    act = raw[:, lay.action.row, lay.column_slice(lay.action.column)]
-    return act.clamp(-1.0, 1.0).numpy()
+        best = clf(x0, 0).view(obs.shape[0], n).argmax(dim=1).numpy()
+    raw = teacher.normalizer.denormalize(x0).numpy().reshape(obs.shape[0], n, *x0.shape[1:])
+    actions = raw[np.arange(obs.shape[0]), best, lay.action.row, lay.column_slice(lay.action.column)]
+    t2 = time.perf_counter()
+    timing = {"sampling_ms": (t1 - t0) * 1e3, "scoring_ms": (t2 - t1) * 1e3, "total_ms": (t2 - t0) * 1e3}
+    return TeacherDecision(actions, raw, best, timing)
 
 
 def evaluate_teacher(
@@ -62,41 +74,49 @@ def evaluate_teacher(
     on_partial: Callable[[dict], None] | None = None,
     partial_every: int = 25,
 ) -> dict:
-    """Run ``ev.episodes`` episodes side by side; ``on_partial`` gets the running summary every
-    ``partial_every`` steps so a long CPU evaluation leaves usable numbers if it is stopped."""
-    import gymnasium as gym
+    """Run ``ev.episodes`` episodes of each seed side by side (env seeds as in the evaluation
+    bridge, ``ev.env_seed``); ``on_partial`` gets the running summary every ``partial_every``
+    steps so a long CPU evaluation leaves usable numbers if it is stopped."""
+    from .eval.bridge import make_env
 
-    envs = [gym.make(ev.env_id, max_episode_steps=ev.max_steps) for _ in range(ev.episodes)]
-    obs = np.stack([e.reset(seed=ev.seed + i)[0] for i, e in enumerate(envs)])
-    returns = np.zeros(ev.episodes)
-    lengths = np.zeros(ev.episodes, dtype=int)
-    active = np.ones(ev.episodes, dtype=bool)
-    gen = torch.Generator().manual_seed(ev.seed)
+    runs = [(seed, ep) for seed in ev.seeds for ep in range(ev.episodes)]
+    returns = np.zeros(len(runs))
+    lengths = np.zeros(len(runs), dtype=int)
     t0 = time.perf_counter()
-    for step in tqdm(range(ev.max_steps), desc="eval-teacher", disable=not progress, mininterval=10):
-        if on_partial is not None and step and step % partial_every == 0:
-            on_partial(_summary(returns, lengths, ev, sampling, time.perf_counter() - t0, partial=True))
-        idx = np.flatnonzero(active)
-        if idx.size == 0:
-            break
-        acts = decide(teacher, clf, obs[idx], sampling, gen)
-        for j, a in zip(idx, acts):
-            o, r, term, trunc, _ = envs[j].step(a)
-            obs[j] = o
-            returns[j] += r
-            lengths[j] += 1
-            active[j] = not (term or trunc)
-    return _summary(returns, lengths, ev, sampling, time.perf_counter() - t0, partial=False)
+    bar = tqdm(total=len(ev.seeds) * ev.max_steps, desc="eval-teacher", disable=not progress, mininterval=10)
+    for seed in ev.seeds:
+        mine = [i for i, (s, _) in enumerate(runs) if s == seed]
+        envs = [make_env(ev.env_id, ev.max_steps) for _ in mine]
+        obs = np.stack([e.reset(seed=ev.env_seed(*runs[i]))[0] for e, i in zip(envs, mine)])
+        active = np.ones(len(mine), dtype=bool)
+        gen = torch.Generator().manual_seed(seed)
+        for step in range(ev.max_steps):
+            bar.update(1)
+            if on_partial is not None and step and step % partial_every == 0:
+                on_partial(_summary(returns, lengths, runs, ev, sampling, time.perf_counter() - t0, partial=True))
+            idx = np.flatnonzero(active)
+            if idx.size == 0:
+                break
+            acts = np.clip(decide(teacher, clf, obs[idx], sampling, gen).actions, -1.0, 1.0)
+            for j, a in zip(idx, acts):
+                o, r, term, trunc, _ = envs[j].step(a)
+                obs[j] = o
+                returns[mine[j]] += r
+                lengths[mine[j]] += 1
+                active[j] = not (term or trunc)
+    bar.close()
+    return _summary(returns, lengths, runs, ev, sampling, time.perf_counter() - t0, partial=False)
 
 
-def _summary(returns: np.ndarray, lengths: np.ndarray, ev: EvalConfig, sampling: SamplingConfig, wall: float, partial: bool) -> dict:
-    norm = [d4rl_normalized(r, ev.ref_min, ev.ref_max) for r in returns]
+def _summary(returns: np.ndarray, lengths: np.ndarray, runs: list[tuple[int, int]], ev: EvalConfig,
+             sampling: SamplingConfig, wall: float, partial: bool) -> dict:
+    norm = normalized_return(returns, ev.env_id)
     out = {
         "partial": partial,
         "env_id": ev.env_id,
-        "episodes": ev.episodes,
+        "episodes": len(runs),
         "max_steps": ev.max_steps,
-        "seeds": [ev.seed + i for i in range(ev.episodes)],
+        "seeds": [ev.env_seed(*r) for r in runs],
         "num_candidates": sampling.num_candidates,
         "temperature": sampling.temperature,
         "guidance_weight": sampling.guidance_weight,
@@ -110,7 +130,7 @@ def _summary(returns: np.ndarray, lengths: np.ndarray, ev: EvalConfig, sampling:
     }
     if lengths.max() < 1000:
         # D4RL scores are defined on 1000-step episodes; scale the per-step return up, labelled as such
-        ext = [d4rl_normalized(r * 1000.0 / max(l, 1), ev.ref_min, ev.ref_max) for r, l in zip(returns, lengths)]
+        ext = normalized_return(returns * 1000.0 / np.maximum(lengths, 1), ev.env_id)
         out["normalized_mean_extrapolated_to_1000_steps"] = float(np.mean(ext))
         out["normalized_std_extrapolated_to_1000_steps"] = float(np.std(ext))
     return out
@@ -119,7 +139,7 @@ def _summary(returns: np.ndarray, lengths: np.ndarray, ev: EvalConfig, sampling:
 def measure_latency(teacher: Teacher, clf: ReturnClassifier, sampling: SamplingConfig, decisions: int = 20, warmup: int = 2) -> dict:
     """Wall time of one decision (one state, num_candidates candidates), ms."""
     gen = torch.Generator().manual_seed(0)
-    obs = teacher.normalizer.unnormalize(np.zeros((1, teacher.dim), np.float32))[:, : teacher.cfg.layout.column_slice("obs").stop]
+    obs = teacher.normalizer.denormalize(np.zeros((1, teacher.dim), np.float32))[:, : teacher.cfg.layout.column_slice("obs").stop]
     times = []
     for i in range(warmup + decisions):
         t0 = time.perf_counter()

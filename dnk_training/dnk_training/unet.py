@@ -12,6 +12,20 @@ import torch
 from torch import nn
 
 
+def sinusoidal_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0, endpoint: bool = True) -> torch.Tensor:
+    """[sin, cos] features of a (float) step t [B] -> [B, dim], the one step embedding of every network.
+
+    Frequencies run geometrically from 1 to 1/max_period over dim // 2 channels; `endpoint`
+    includes 1/max_period itself (the U-Net's choice) or stops one step short (the consistency
+    students', which embed 1000 * step fraction with max_period 1000).
+    """
+    half = dim // 2
+    denom = max(half - 1, 1) if endpoint else half
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / denom)
+    args = t.float()[:, None] * freqs[None, :]
+    return torch.cat([args.sin(), args.cos()], dim=-1)
+
+
 class SinusoidalEmbedding(nn.Module):
     """Diffusion-step embedding (float t, so fractional steps also work)."""
 
@@ -20,10 +34,7 @@ class SinusoidalEmbedding(nn.Module):
         self.dim = dim
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        half = self.dim // 2
-        freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / max(half - 1, 1))
-        args = t.float()[:, None] * freqs[None, :]
-        return torch.cat([args.sin(), args.cos()], dim=-1)
+        return sinusoidal_embedding(t, self.dim)
 
 
 def _groups(channels: int) -> int:

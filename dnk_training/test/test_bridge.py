@@ -6,7 +6,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from dnk_planner.manifest import ModelManifest, save_manifest, sha256_file
+from dnk_planner.core.manifest import ModelManifest, save_manifest, sha256_file
 from dnk_training.eval.bridge import EvalConfig, PlannerPolicy, evaluate, make_env
 from dnk_training.eval.cli import main
 from dnk_training.eval.results import load_results, merge_runs

@@ -1,9 +1,7 @@
 import json
-import sys
 
 import pytest
 
-import dnk_training
 from dnk_training import cli
 from dnk_training.classifier import ReturnClassifier
 from dnk_training.iql import IQLCritic
@@ -42,20 +40,15 @@ def test_bad_arguments_exit_with_message(tiny_yaml, tmp_path, capsys) -> None:
     assert rc == 2 and "expectile" in capsys.readouterr().err
 
 
-def test_extension_modules_register_subcommands(tmp_path, monkeypatch, capsys) -> None:
-    (tmp_path / "cli_dummy_ext.py").write_text(
-        "from dnk_training.cli import register_subcommand\n"
-        "@register_subcommand('dummy-ext', 'test extension')\n"
-        "def _configure(p):\n"
-        "    p.add_argument('--n', type=int, default=1)\n"
-        "    return lambda args: print('dummy', args.n) or 0\n"
-    )
-    monkeypatch.setattr(dnk_training, "__path__", [*dnk_training.__path__, str(tmp_path)])
-    monkeypatch.setattr(cli, "SUBCOMMANDS", dict(cli.SUBCOMMANDS))
-    try:
-        assert cli.main(["dummy-ext", "--n", "3"]) == 0
-        assert "dummy 3" in capsys.readouterr().out
-    finally:
-        sys.modules.pop("dnk_training.cli_dummy_ext", None)
+def test_parser_lists_both_command_groups_and_refuses_duplicates(capsys) -> None:
+    from dnk_training import distill_cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    listed = capsys.readouterr().out
+    for name in [*cli.COMMANDS, *distill_cli.COMMANDS]:
+        assert name in listed
+    assert {"train-teacher", "eval-teacher", "gen-pairs", "train-student", "export", "distill-report"} <= {
+        *cli.COMMANDS, *distill_cli.COMMANDS}
     with pytest.raises(ValueError, match="registered twice"):
-        cli.register_subcommand("train-teacher", "dup")(lambda p: lambda a: 0)
+        cli.COMMANDS.add("train-teacher", "dup")(lambda p: lambda a: 0)

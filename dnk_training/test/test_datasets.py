@@ -115,7 +115,7 @@ def test_normalizer_roundtrip_and_json(tmp_path: Path, small_hdf5: Path) -> None
     xn = norm.normalize(rows)
     np.testing.assert_allclose(xn.mean(0), 0, atol=1e-5)
     np.testing.assert_allclose(xn.std(0), 1, atol=1e-4)
-    np.testing.assert_allclose(norm.unnormalize(xn), rows, atol=1e-5)
+    np.testing.assert_allclose(norm.denormalize(xn), rows, atol=1e-5)
     norm.save(tmp_path / "n.json")
     again = Normalizer.load(tmp_path / "n.json")
     np.testing.assert_array_equal(again.mean, norm.mean)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from dnk_planner.manifest import ModelContractError, load_model
+from dnk_planner.core.manifest import ModelContractError, load_model
 from dnk_training.classifier import ReturnClassifier
 from dnk_training.configs import load_task_config
 from dnk_training.diffusion import Schedule
@@ -165,3 +165,41 @@ def test_cli_pipeline_pairs_train_export_report(tmp_path):
     assert rep["students"]["fdk"]["train_steps"] == 8
     assert all(np.isfinite(v["traj_mse"]) for v in rep["students"].values())
     assert (out / "distill.png").stat().st_size > 0
+
+
+def test_student_config_travels_with_the_checkpoint(tmp_path, monkeypatch):
+    """--set reaches the student (rank, loss weights, sizes); load_student rebuilds from the checkpoint,
+    not from today's YAML, so a later change of the defaults cannot change a trained student."""
+    from dnk_training import distill_cli
+    from dnk_training.cli import main
+    from dnk_training.students.config import load_distill_config
+
+    art = _toy_artifacts(tmp_path)
+    a = ["--artifacts", str(art)]
+    assert main(["gen-pairs", *a, "--split", "train", "--num-pairs", "64"]) == 0
+    assert main(["train-student", *a, "--model", "fdk", "--steps", "2", "--set", "student.latent_dim=8",
+                 "--set", "fdk.rank=3", "--set", "fdk.loss.l_lat=0.25"]) == 0
+    real = load_distill_config
+
+    def other_defaults(preset="small", overrides=None):  # as if the YAML defaults changed after training
+        return real(preset, {"student.latent_dim": 16, "fdk.rank": 16, "fdk.loss.l_lat": 1.0, **(overrides or {})})
+
+    monkeypatch.setattr(distill_cli, "load_distill_config", other_defaults)
+    model, meta = distill_cli.load_student(art / "student_runs" / "fdk")
+    assert (model.cfg.latent_dim, model.cfg.rank, model.cfg.loss.l_lat) == (8, 3, 0.25)
+    assert meta["student_config"]["rank"] == 3
+
+
+def test_distill_config_sizes_are_shared_and_keys_checked():
+    from pydantic import ValidationError
+
+    from dnk_training.students.config import MODELS, load_distill_config
+
+    cfg = load_distill_config("small", {"student.hidden": 64})
+    assert {cfg.student_config(m).hidden for m in MODELS} == {64}
+    with pytest.raises(ValidationError, match="student.latent_dim"):
+        load_distill_config("small", {"kdm.latent_dim": 32})
+    with pytest.raises(ValidationError, match="extra"):
+        load_distill_config("small", {"fdk.loss.l_typo": 1.0})
+    with pytest.raises(ValueError, match="choose one of"):
+        load_distill_config("huge")

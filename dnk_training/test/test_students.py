@@ -107,7 +107,7 @@ def test_consistency_training_learns_from_data_only():
 def test_consistency_boundary_is_identity_at_step_zero():
     m = ConsistencyStudent(LAYOUT, H, ABAR, ConsistencyConfig(**SHARED), mode="ct")
     x = torch.randn(4, H, D)
-    from dnk_training.students.consistency import sinusoidal
+    from dnk_training.students.consistency import step_embedding
 
-    y = m.f(m.net, x, ABAR[torch.zeros(4, dtype=torch.long)], sinusoidal(torch.zeros(4), 32))
+    y = m.f(m.net, x, ABAR[torch.zeros(4, dtype=torch.long)], step_embedding(torch.zeros(4), 32))
     assert torch.allclose(y, x)

@@ -20,47 +20,17 @@ from typing import Any, Literal, Protocol
 import gymnasium as gym
 import mujoco
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tqdm.auto import tqdm
 
-from dnk_planner.config import PlannerConfig
+from dnk_planner.core.config import PlannerConfig
 from dnk_planner.core import Context, Planner
-from dnk_planner.manifest import load_model, sha256_file
-from dnk_planner.selectors import ClassifierSelector, CriticSelector
+from dnk_planner.core.manifest import load_model, sha256_file
+from dnk_planner.core.selectors import ClassifierSelector, CriticSelector
+from dnk_training.configs import ENV_SEED_BASE, EvalConfig
 from dnk_training.eval.metrics import env_family, normalized_return
 from dnk_training.eval.results import Candidates, EpisodeResult, MethodRun, SeedResult
 
 log = logging.getLogger(__name__)
-
-# Env seeds for evaluation episodes start here so they never coincide with the seeds the
-# offline datasets were collected with (0..469, /work/shared/datasets/README.md).
-ENV_SEED_BASE = 1_000_000
-
-
-class EvalConfig(BaseModel):
-    """One evaluation setting; every method in a Table I run shares it."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    env_id: str = Field("HalfCheetah-v5", description="gymnasium MuJoCo env id (HalfCheetah-v5, Walker2d-v5)")
-    seeds: list[int] = Field([0, 1, 2], min_length=1, description="evaluation seeds (runs); Table I std is over these")
-    episodes: int = Field(5, ge=1, le=1000, description="episodes per seed")
-    max_steps: int = Field(1000, ge=1, le=1000, description="control steps per episode at most (D4RL: 1000)")
-    candidate_states: int = Field(4, ge=0, le=64, description="states whose candidates are stored for Fig. 4 (0 = none)")
-    candidate_dataset: str | None = Field(
-        None, description="D4RL-layout HDF5 whose evenly spaced observations are the Fig. 4 states (None: env rollout)")
-    progress: bool = Field(True, description="show a tqdm bar over control steps")
-
-    @field_validator("env_id")
-    @classmethod
-    def _known_env(cls, v: str) -> str:
-        env_family(v)  # raises naming the supported envs
-        return v
-
-    def env_seed(self, seed: int, episode: int) -> int:
-        """Seed of env.reset for one episode: distinct per (seed, episode), disjoint from dataset seeds."""
-        return ENV_SEED_BASE + 1000 * seed + episode
-
 
 @dataclass
 class StepOut:
@@ -158,7 +128,6 @@ class TeacherPolicy:
         lay = self.teacher.cfg.layout
         if len(lay.fixed) != 1 or lay.fixed[0].rows != "first":
             raise ValueError(f"teacher layout fixes {lay.fixed}; the locomotion bridge needs one column at row 0")
-        self._act_row, self._act_cols = lay.action.row, lay.column_slice(lay.action.column)
         self.threads = threads
         self._hashes = {n: sha256_file(art / n.replace(".json", ".safetensors")) for n in ("teacher.json", "classifier.json")}
         self.generator = torch.Generator().manual_seed(0)
@@ -172,19 +141,10 @@ class TeacherPolicy:
         self.generator = self._torch.Generator().manual_seed(seed)
 
     def decide(self, obs: np.ndarray) -> StepOut:
-        from dnk_training.rollout import sample_candidates
+        from dnk_training.rollout import decide
 
-        torch = self._torch
-        t0 = time.perf_counter()
-        x0 = sample_candidates(self.teacher, self.classifier, obs.reshape(1, -1), self.sampling, self.generator)
-        t1 = time.perf_counter()
-        with torch.no_grad():
-            best = int(self.classifier(x0, 0).argmax())
-        raw = self.teacher.normalizer.unnormalize(x0).numpy()
-        t2 = time.perf_counter()
-        return StepOut(action=raw[best, self._act_row, self._act_cols], candidates=raw,
-                       timing={"sampling_ms": (t1 - t0) * 1e3, "scoring_ms": (t2 - t1) * 1e3,
-                               "total_ms": (t2 - t0) * 1e3})
+        d = decide(self.teacher, self.classifier, obs.reshape(1, -1), self.sampling, self.generator)
+        return StepOut(action=d.actions[0], candidates=d.candidates[0], timing=d.timing_ms)
 
 
 def host_info() -> dict[str, str]:

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 
 import torch
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from dnk_training.configs import LayoutConfig, TrainConfig
@@ -31,6 +31,8 @@ def locomotion_layout(obs_dim: int = 17, act_dim: int = 6) -> LayoutConfig:
 
 class StudentConfig(BaseModel):
     """Architecture fields shared by all students (kept equal across methods for a fair budget)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     latent_dim: int = Field(64, ge=2, description="m, latent dimension of Koopman students")
     hidden: int = Field(256, ge=8, description="width of every MLP hidden layer")

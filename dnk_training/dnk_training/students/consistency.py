@@ -11,7 +11,6 @@ at n = K matches the tau-scaled priors the planner builds.
 """
 from __future__ import annotations
 
-import math
 from typing import Callable, Literal
 
 import torch
@@ -20,6 +19,7 @@ from pydantic import Field
 from dnk_training.losses import LossConfig, per_sample_mse, weighted_total
 from dnk_training.configs import LayoutConfig
 from dnk_training.students.common import Student, StudentConfig, ema_copy, mlp
+from dnk_training.unet import sinusoidal_embedding
 
 TeacherStep = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """(x_n [B,H,D] with fixed entries set, per-sample n [B] in 1..K) -> x_{n-1}: one deterministic teacher ODE step."""
@@ -53,12 +53,9 @@ def ddim_step(x0_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], abar:
     return step
 
 
-def sinusoidal(frac: torch.Tensor, size: int) -> torch.Tensor:
+def step_embedding(frac: torch.Tensor, size: int) -> torch.Tensor:
     """Embedding of a step fraction in [0, 1] -> [B, size]."""
-    half = size // 2
-    freqs = torch.exp(-math.log(1000.0) * torch.arange(half, dtype=frac.dtype) / half)
-    ang = 1000.0 * frac[:, None] * freqs[None, :]
-    return torch.cat([torch.sin(ang), torch.cos(ang)], dim=1)
+    return sinusoidal_embedding(1000.0 * frac, size, max_period=1000.0, endpoint=False)
 
 
 class ConsistencyStudent(Student):
@@ -84,7 +81,7 @@ class ConsistencyStudent(Student):
         n = self.horizon * self.dim
         self.net = mlp(n + cfg.time_embed, n, cfg.hidden, cfg.depth)
         self.target_net = ema_copy(self.net)
-        self.register_buffer("emb_K", sinusoidal(torch.ones(1), cfg.time_embed))
+        self.register_buffer("emb_K", step_embedding(torch.ones(1), cfg.time_embed))
         taus = sorted(cfg.temperatures)
         self.register_buffer("taus", torch.tensor(taus))
         self.register_buffer("tau_p", torch.tensor([cfg.temperatures[t] for t in taus]))
@@ -116,8 +113,8 @@ class ConsistencyStudent(Student):
                 xn = self.reimpose(self.teacher_step(x1, n + 1), x0)
             else:
                 xn = self.reimpose(a0.sqrt()[:, None, None] * x0 + (1 - a0).sqrt()[:, None, None] * z, x0)
-            target_f = self.f(self.target_net, xn, a0, sinusoidal(n.float() / self.K, self.cfg.time_embed))
-        pred_f = self.f(self.net, x1, a1, sinusoidal((n + 1).float() / self.K, self.cfg.time_embed))
+            target_f = self.f(self.target_net, xn, a0, step_embedding(n.float() / self.K, self.cfg.time_embed))
+        pred_f = self.f(self.net, x1, a1, step_embedding((n + 1).float() / self.K, self.cfg.time_embed))
         return weighted_total({"pred": per_sample_mse(pred_f, target_f)}, weight, self.cfg.loss)
 
     @torch.no_grad()

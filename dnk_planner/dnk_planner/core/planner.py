@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from dnk_planner.config import PlannerConfig
-from dnk_planner.geometry import ObstacleSet
-from dnk_planner.manifest import load_model
-from dnk_planner.onnx_runtime import OnnxModel
-from dnk_planner.priors import Normalizer, PriorBuilder, check_values, fixed_entries, impose_fixed
-from dnk_planner.selectors import ClassifierSelector, CriticSelector, GeometricSelector, Selector
+from dnk_planner.core.config import PlannerConfig
+from dnk_planner.core.geometry import ObstacleSet
+from dnk_planner.core.manifest import load_model
+from dnk_planner.core.onnx_runtime import OnnxModel
+from dnk_planner.core.normalizer import Normalizer
+from dnk_planner.core.priors import PriorBuilder, check_values, fixed_entries, impose_fixed
+from dnk_planner.core.selectors import ClassifierSelector, CriticSelector, GeometricSelector, Selector
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class Planner:
         selector.bind(m)
         n = self.config.num_candidates
         self.priors = PriorBuilder(m, n, self.config.seed, self.config.temperature)
-        self.normalizer = Normalizer(m)
+        self.normalizer = Normalizer.from_manifest(m)
         self.entries = fixed_entries(m)
         self._out = np.empty((n, m.horizon, m.dim), dtype=np.float32)
         self._raw = np.empty_like(self._out)

@@ -2,7 +2,9 @@
 
 Keeping the node's parameters in a pydantic model (instead of ad-hoc get_parameter calls)
 gives one place for units, ranges and defaults, shared by `--params-file`, the launch files
-and the tests; the node declares every field as a ROS parameter with its description.
+and the tests; the node declares every field as a ROS parameter with its description. The
+planner and scoring fields are the core's own (`field_of`), so their bounds are written once,
+in `dnk_planner.core.config`, and `planner_config` / `score_config` hand them back.
 """
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from dnk_planner.core.config import GeometricScoreConfig, PlannerConfig, Provider, field_of
+
 ControllerMode = Literal["pose", "twist", "joint_trajectory"]
-Provider = Literal["auto", "cpu", "cuda", "tensorrt"]
 
 
 class NodeConfig(BaseModel):
@@ -21,15 +24,15 @@ class NodeConfig(BaseModel):
 
     model_path: str = Field(
         "", description="Path to the arm student .onnx (its .json manifest lies beside it). Required.")
-    provider: Provider = Field("auto", description="onnxruntime execution provider: auto|cpu|cuda|tensorrt.")
-    threads: int = Field(1, ge=1, le=16, description="onnxruntime intra-op threads (1..16).")
+    provider: Provider = field_of(PlannerConfig, "provider")
+    threads: int = field_of(PlannerConfig, "threads")
     rate_hz: float = Field(20.0, ge=1.0, le=200.0, description="Control rate, Hz (1..200); the paper's arm runs at 20.")
     decision_deadline_ms: float = Field(
         0.0, ge=0.0, le=1000.0,
         description="A decision slower than this is a deadline miss, ms (0 = one control period).")
-    num_candidates: int = Field(64, ge=1, le=1024, description="Candidate trajectories per decision (1..1024).")
-    temperature: float = Field(0.5, gt=0.0, le=2.0, description="Prior noise temperature (0..2].")
-    seed: int = Field(0, ge=0, description="Seed of the prior noise generator (replays are bit-identical).")
+    num_candidates: int = field_of(PlannerConfig, "num_candidates")
+    temperature: float = field_of(PlannerConfig, "temperature")
+    seed: int = field_of(PlannerConfig, "seed")
     controller_mode: ControllerMode = Field(
         "pose", description="What is sent to ros2_kortex: pose (PoseStamped target only), twist "
         "(/twist_controller/commands), joint_trajectory (/joint_trajectory_controller/joint_trajectory).")
@@ -40,13 +43,14 @@ class NodeConfig(BaseModel):
     goal_tolerance_m: float = Field(0.01, gt=0.0, le=0.5, description="Default goal position tolerance, m (0..0.5].")
     workspace_radius_m: float = Field(
         0.9, gt=0.1, le=1.2, description="Goals farther than this from the shoulder (joint_2) are unreachable, m.")
-    safety_margin_m: float = Field(0.03, ge=0.0, le=0.5, description="Candidates closer than this to an obstacle are rejected, m.")
-    clearance_saturation_m: float = Field(0.15, gt=0.0, le=2.0, description="Clearance beyond this earns no extra reward, m.")
-    w_clearance: float = Field(1.0, ge=0.0, description="Weight of the saturating clearance reward (1/m).")
-    w_effort: float = Field(
-        1.0, ge=0.0, description="Weight of the velocity+acceleration penalty (s^2/m^2); 1.0 measured to "
+    safety_margin_m: float = field_of(GeometricScoreConfig, "safety_margin_m")
+    clearance_saturation_m: float = field_of(GeometricScoreConfig, "clearance_saturation_m")
+    w_clearance: float = field_of(GeometricScoreConfig, "w_clearance")
+    w_effort: float = field_of(
+        GeometricScoreConfig, "w_effort", default=1.0,
+        description=GeometricScoreConfig.model_fields["w_effort"].description + " Node default 1.0: measured to "
         "reach goals ~10x sooner than 0.05 in closed loop with the arm primitive model.")
-    w_progress: float = Field(10.0, ge=0.0, description="Weight of progress towards the goal (1/m).")
+    w_progress: float = field_of(GeometricScoreConfig, "w_progress")
     twist_gain: float = Field(2.0, gt=0.0, le=20.0, description="P gain of the twist bridge, 1/s.")
     max_linear_speed: float = Field(0.5, gt=0.0, le=0.5, description="Twist clamp, m/s (Gen3 twist_limits.yaml: 0.5).")
     max_linear_accel: float = Field(0.4, gt=0.0, le=0.4, description="Twist rate clamp, m/s^2 (Gen3 twist_limits.yaml: 0.4).")
@@ -66,3 +70,12 @@ class NodeConfig(BaseModel):
     @property
     def joint_names(self) -> list[str]:
         return [f"{self.joint_prefix}joint_{i}" for i in range(1, 8)]
+
+    def planner_config(self) -> PlannerConfig:
+        """The core planner's settings from these parameters."""
+        return PlannerConfig(**{k: getattr(self, k) for k in PlannerConfig.model_fields})
+
+    def score_config(self) -> GeometricScoreConfig:
+        """The geometric selector's settings; waypoints are one control period apart."""
+        fields = set(GeometricScoreConfig.model_fields) - {"dt"}
+        return GeometricScoreConfig(dt=self.period_s, **{k: getattr(self, k) for k in fields})

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from dnk_planner.manifest import (
+from dnk_planner.core.manifest import (
     ActionSpec, ColumnSpec, FixedSpec, ModelManifest, NormalizerSpec, TensorSpec, save_manifest, sha256_file,
 )
 
@@ -43,7 +43,7 @@ def _const(name: str, value: np.ndarray | list | float, dtype: type = np.float32
 def _save(graph, path: Path) -> Path:
     onnx = _onnx()
     model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", OPSET)],
-                                   producer_name="dnk_planner.arm_model")
+                                   producer_name="dnk_planner.testing.models")
     model.ir_version = 9  # readable by onnxruntime >= 1.16
     onnx.checker.check_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)

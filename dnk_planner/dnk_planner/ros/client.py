@@ -30,7 +30,7 @@ from visualization_msgs.msg import MarkerArray
 
 from dnk_msgs.msg import Obstacle, ObstacleArray, PlannerStatus
 from dnk_msgs.srv import SetGoal
-from dnk_planner import topics
+from dnk_planner.ros import topics
 
 T = TypeVar("T")
 
@@ -56,7 +56,7 @@ def box(name: str, center: Sequence[float], size: Sequence[float],
 def start_planner_process(params: Iterable[str] = (), params_file: str | None = None,
                           autostart: bool = False, node_name: str | None = None) -> subprocess.Popen:
     """`planner_node` as a child process (own process group so it can be stopped cleanly)."""
-    args = [sys.executable, "-m", "dnk_planner.node"] + (["--autostart"] if autostart else [])
+    args = [sys.executable, "-m", "dnk_planner.ros.node"] + (["--autostart"] if autostart else [])
     args.append("--ros-args")
     if params_file:
         args += ["--params-file", params_file]

@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import copy
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+Provider = Literal["auto", "cpu", "cuda", "tensorrt"]
+
+
+def field_of(model: type[BaseModel], name: str, **changes: Any) -> Any:
+    """`model`'s field `name` (type, bounds, description) for reuse in another config.
+
+    Front-end configs (the ROS node's parameters) take the core's fields this way, so each
+    bound is written once; `changes` may set another `default` or `description`.
+    """
+    field = copy.copy(model.model_fields[name])
+    for key, value in changes.items():
+        setattr(field, key, value)
+    return field
 
 
 class PlannerConfig(BaseModel):
@@ -17,10 +32,8 @@ class PlannerConfig(BaseModel):
         0.5, ge=0.0, le=2.0, description="Std of the prior noise in normalized units (0..2); 0 = deterministic."
     )
     seed: int = Field(0, ge=0, description="Seed of the prior noise generator; same seed = bit-identical replay.")
-    provider: Literal["auto", "cpu", "cuda", "tensorrt"] = Field(
-        "auto", description="onnxruntime execution provider used by Planner.from_files."
-    )
-    threads: int = Field(1, ge=1, le=16, description="onnxruntime intra-op threads (1..16) for Planner.from_files.")
+    provider: Provider = Field("auto", description="onnxruntime execution provider the models are loaded with.")
+    threads: int = Field(1, ge=1, le=16, description="onnxruntime intra-op threads (1..16).")
 
 
 class GeometricScoreConfig(BaseModel):
@@ -28,10 +41,10 @@ class GeometricScoreConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    safety_margin: float = Field(
+    safety_margin_m: float = Field(
         0.03, ge=0.0, le=0.5, description="m (0..0.5); a candidate with any point closer than this is rejected."
     )
-    clearance_saturation: float = Field(
+    clearance_saturation_m: float = Field(
         0.15, gt=0.0, le=2.0, description="m (0..2]; clearance beyond the margin + this earns no extra reward."
     )
     w_clearance: float = Field(1.0, ge=0.0, le=1e3, description="1/m; weight of the summed saturating clearance.")

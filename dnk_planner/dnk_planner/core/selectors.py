@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from dnk_planner.config import GeometricScoreConfig
-from dnk_planner.manifest import ModelManifest
-from dnk_planner.onnx_runtime import OnnxModel
-from dnk_planner.priors import Normalizer
+from dnk_planner.core.config import GeometricScoreConfig
+from dnk_planner.core.manifest import ModelManifest
+from dnk_planner.core.onnx_runtime import OnnxModel
+from dnk_planner.core.normalizer import Normalizer
 
 if TYPE_CHECKING:
-    from dnk_planner.core import Context
+    from dnk_planner.core.planner import Context
 
 
 class Selector(Protocol):
@@ -61,13 +61,13 @@ class GeometricSelector:
         # One copy into (x, y, z) planes of shape (N, H): every term below is elementwise on planes.
         p = np.ascontiguousarray(np.moveaxis(candidates[..., self._ee], -1, 0))       # (3, N, H)
         if ctx.obstacles is None or ctx.obstacles.is_empty:
-            clearance = np.full(p.shape[1:], cfg.clearance_saturation, dtype=p.dtype)
+            clearance = np.full(p.shape[1:], cfg.clearance_saturation_m, dtype=p.dtype)
         else:
             clearance = ctx.obstacles.min_signed_distance_planes(p)
-            clearance -= cfg.safety_margin
+            clearance -= cfg.safety_margin_m
         clearance = clearance[:, 1:]  # planned points only
         rejected = (clearance < 0.0).any(axis=1)
-        reward = np.minimum(clearance, cfg.clearance_saturation).sum(axis=1)
+        reward = np.minimum(clearance, cfg.clearance_saturation_m).sum(axis=1)
 
         # mean |v|^2 + mean |a|^2 with v, a by finite differences (dt folded into the constants)
         v = p[:, :, 1:] - p[:, :, :-1]
@@ -118,7 +118,7 @@ class ClassifierSelector:
                 f"ClassifierSelector got a {classifier.manifest.role!r} model. Fix: pass a role='classifier' model."
             )
         self.classifier = classifier
-        self.normalizer = Normalizer(classifier.manifest)
+        self.normalizer = Normalizer.from_manifest(classifier.manifest)
         self._buf: np.ndarray | None = None
 
     def bind(self, manifest: ModelManifest) -> None:

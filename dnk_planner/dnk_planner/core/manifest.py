@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from dnk_planner.onnx_runtime import ORT_DTYPES, OnnxModel, create_session
+from dnk_planner.core.onnx_runtime import ORT_DTYPES, OnnxModel, create_session
 
 FORMAT_VERSION = 1
 
@@ -221,7 +221,7 @@ def read_manifest(path: str | Path) -> ModelManifest:
     if not json_path.is_file():
         raise ModelContractError(
             "manifest", f"{json_path} not found",
-            "export the model with its manifest (dnk_planner.manifest.save_manifest) beside the .onnx",
+            "export the model with its manifest (dnk_planner.core.manifest.save_manifest) beside the .onnx",
         )
     try:
         raw = json.loads(json_path.read_text())

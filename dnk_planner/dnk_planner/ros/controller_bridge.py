@@ -16,9 +16,9 @@ from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import PoseStamped, Twist
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from dnk_planner import topics
-from dnk_planner.kinematics import inverse_kinematics, rotation_error
-from dnk_planner.node_config import NodeConfig
+from dnk_planner.ros import topics
+from dnk_planner.core.kinematics import inverse_kinematics, rotation_error
+from dnk_planner.ros.node_config import NodeConfig
 
 
 

@@ -24,17 +24,16 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from dnk_msgs.msg import Obstacle, ObstacleArray, PlannerStatus
 from dnk_msgs.srv import SetGoal
-from dnk_planner import topics
-from dnk_planner.config import GeometricScoreConfig, PlannerConfig
-from dnk_planner.controller_bridge import ArmState, ControllerBridge, pose_stamped
+from dnk_planner.ros import topics
+from dnk_planner.ros.controller_bridge import ArmState, ControllerBridge, pose_stamped
 from dnk_planner.core import Context, Planner
-from dnk_planner.geometry import ObstacleSet, quat_to_matrix, matrix_to_quat
-from dnk_planner.kinematics import SHOULDER_POSITION, forward_kinematics
-from dnk_planner.manifest import ModelContractError, load_model
-from dnk_planner.node_config import NodeConfig
-from dnk_planner.ros_params import ParameterConfigError, declare_parameters, read_config
-from dnk_planner.ros_spin import spin_until_shutdown
-from dnk_planner.selectors import GeometricSelector
+from dnk_planner.core.geometry import ObstacleSet, quat_to_matrix, matrix_to_quat
+from dnk_planner.core.kinematics import SHOULDER_POSITION, forward_kinematics
+from dnk_planner.core.manifest import ModelContractError, load_model
+from dnk_planner.ros.node_config import NodeConfig
+from dnk_planner.ros.params import ParameterConfigError, declare_parameters, read_config
+from dnk_planner.ros.spin import spin_until_shutdown
+from dnk_planner.core.selectors import GeometricSelector
 
 class LatencyStats:
     """Rolling decision-latency statistics for PlannerStatus (last 1000 cycles)."""
@@ -91,13 +90,7 @@ class PlannerNode(Node):
                 raise ModelContractError(
                     f"{cfg.model_path}: manifest has task={student.manifest.task!r} role={student.manifest.role!r}; "
                     "the arm planner needs task='arm', role='student'")
-            selector = GeometricSelector(GeometricScoreConfig(
-                safety_margin=cfg.safety_margin_m, clearance_saturation=cfg.clearance_saturation_m,
-                w_clearance=cfg.w_clearance, w_effort=cfg.w_effort, w_progress=cfg.w_progress,
-                dt=cfg.period_s))
-            self.planner = Planner(student, selector, PlannerConfig(
-                num_candidates=cfg.num_candidates, temperature=cfg.temperature, seed=cfg.seed,
-                provider=cfg.provider, threads=cfg.threads))
+            self.planner = Planner(student, GeometricSelector(cfg.score_config()), cfg.planner_config())
         except (ModelContractError, ValueError, OSError) as err:
             self.get_logger().error(f"configure failed: {err}")
             self.planner = None

@@ -1,7 +1,7 @@
 """onnxruntime session wrapper: provider selection, thread control, cheap IO binding.
 
 Kept separate from the manifest so that the contract (pydantic) and the execution
-engine can evolve independently; `dnk_planner.manifest.load_model` builds an
+engine can evolve independently; `dnk_planner.core.manifest.load_model` builds an
 `OnnxModel` only after the manifest has been validated against the file.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 
 if TYPE_CHECKING:  # avoid an import cycle: manifest.py imports this module
-    from dnk_planner.manifest import ModelManifest
+    from dnk_planner.core.manifest import ModelManifest
 
 Provider = Literal["auto", "cpu", "cuda", "tensorrt"]
 

@@ -1,0 +1,8 @@
+"""The planner core: numpy + onnxruntime + pydantic only.
+
+Nothing here imports rclpy, ROS message packages or torch (test_core_isolation.py enforces
+it), so the same code runs in the ROS node, the MuJoCo bridge and offline replay.
+"""
+from dnk_planner.core.planner import Context, Decision, Planner
+
+__all__ = ["Context", "Decision", "Planner"]
