@@ -11,5 +11,8 @@ for _dnk_pkg in dnk_planner dnk_bringup dnk_training; do
   [ -d "$_dnk_root/install/$_dnk_pkg/lib/$_dnk_pkg" ] && PATH="$_dnk_root/install/$_dnk_pkg/lib/$_dnk_pkg:$PATH"
 done
 export PATH
+# Development machines and CI keep the project's datasets in ../shared/datasets: put that on the
+# dataset search path unless the user chose one (dnk_training.datasets.find_dataset).
+[ -z "${DNK_DATASETS:-}" ] && [ -d "$_dnk_root/../shared/datasets" ] && export DNK_DATASETS="$(cd "$_dnk_root/../shared/datasets" && pwd)"
 unset _dnk_pkg
 unset _dnk_root

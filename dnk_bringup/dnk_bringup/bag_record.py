@@ -8,7 +8,7 @@ adapts to the publishers (reliable only if every publisher is), and topics are s
 when a publisher appears, so the recorder can start first. SIGINT/SIGTERM drain the
 queues and close the bag (MCAP footer + metadata.yaml) so nothing received is lost.
 
-    python -m dnk_bringup.bag_record --ros-args -p output:=/tmp/run1 \
+    python -m dnk_bringup.bag_record --ros-args -p output:=runs/run1 \
         -p "topics:=['/joint_states', '/dnk/obstacles']"
 """
 from __future__ import annotations

@@ -6,7 +6,7 @@ version <= 9, e.g. from bag_record or `ros2 bag record -s mcap`) with rosbags an
 stored CDR bytes unchanged, with the original inter-message timing scaled by --rate, or as
 fast as possible with --fast.
 
-    python -m dnk_bringup.bag_replay /tmp/run1 --topics /joint_states /dnk/obstacles --rate 2
+    python -m dnk_bringup.bag_replay runs/run1 --topics /joint_states /dnk/obstacles --rate 2
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Configuration of the simulated Gen3 (node `sim_gen3`) and its joint_limits.yaml loader.
 
-Limits default to the Gen3 numbers in /work/shared/reference/kinova_gen3.md: twist limits
+Limits default to the Gen3 numbers in ../shared/reference/kinova_gen3.md: twist limits
 from ros2_kortex's twist_limits.yaml, joint velocity/acceleration limits from the MoveIt
 joint_limits.yaml (shipped here as config/joint_limits.yaml in the same format).
 """

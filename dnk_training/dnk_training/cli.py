@@ -165,6 +165,32 @@ def _eval_teacher(p: argparse.ArgumentParser) -> Handler:
     return run
 
 
+@COMMANDS.add("datasets", "list the datasets on the search path ($DNK_DATASETS, ./datasets, <workspace>/datasets)")
+def _datasets(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("--no-stats", action="store_true", help="names and paths only (do not open the files)")
+
+    def run(args: argparse.Namespace) -> int:
+        from .datasets import dataset_search_path, list_datasets, load_d4rl_hdf5, split_episodes
+
+        print("search path: " + " : ".join(str(p) for p in dataset_search_path()))
+        files = list_datasets()
+        if not files:
+            print("no .hdf5 dataset found; set DNK_DATASETS to the folder holding them")
+            return 1
+        for f in files:
+            if args.no_stats:
+                print(f"{f.name}  {f}")
+                continue
+            data = load_d4rl_hdf5(f)
+            eps = split_episodes(data)
+            rets = [float(data.rewards[a:b].sum()) for a, b in eps]
+            print(f"{f.name}  rows {len(data)}  episodes {len(eps)}  return mean {sum(rets) / len(rets):.1f} "
+                  f"[{min(rets):.1f}, {max(rets):.1f}]  obs {data.obs_dim}  act {data.act_dim}  {f}")
+        return 0
+
+    return run
+
+
 def build_parser() -> argparse.ArgumentParser:
     from dnk_training import distill_cli
 

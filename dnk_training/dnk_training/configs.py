@@ -71,7 +71,7 @@ class LayoutConfig(_Strict):
 
 
 class DatasetConfig(_Strict):
-    path: str = Field(description="D4RL-layout HDF5 file (or Minari dataset id with source='minari')")
+    path: str = Field(description="D4RL-layout HDF5: a file name looked up on the dataset search path ($DNK_DATASETS, ./datasets, <workspace>/datasets) or a path; or a Minari dataset id with source='minari'")
     source: Literal["d4rl_hdf5", "minari"] = Field("d4rl_hdf5", description="loader to use")
     horizon: int = Field(gt=0, description="trajectory length H in env steps (4 halfcheetah, 32 walker2d)")
     discount: float = Field(0.997, gt=0, le=1, description="discount of the classifier's return-to-go target")

@@ -6,6 +6,7 @@ bad files fail here with the key/episode and the fix, never later inside a train
 from __future__ import annotations
 
 import importlib.util
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,13 +95,53 @@ def validate(arrays: dict[str, np.ndarray], source: str = "dataset") -> OfflineD
     )
 
 
+DATASETS_ENV = "DNK_DATASETS"
+# datasets/ at the root of the source checkout (this file resolves into it under --symlink-install)
+WORKSPACE_DATASETS = Path(__file__).resolve().parents[2] / "datasets"
+
+
+def dataset_search_path() -> list[Path]:
+    """Folders a dataset named by its file name is looked for in, in order: each entry of
+    $DNK_DATASETS (':'-separated), ./datasets, then datasets/ at the workspace root."""
+    env = [Path(p) for p in os.environ.get(DATASETS_ENV, "").split(os.pathsep) if p]
+    return list(dict.fromkeys([*env, Path.cwd() / "datasets", WORKSPACE_DATASETS]))
+
+
+def find_dataset(name: str | Path) -> Path:
+    """An existing path as given, else the first search-path folder holding a file of that name.
+
+    Raises DatasetError listing every place it looked and how to point at the file.
+    """
+    path = Path(name)
+    if path.is_file():
+        return path
+    looked = [path]
+    if not path.is_absolute():
+        for folder in dataset_search_path():
+            candidate = folder / path
+            if candidate.is_file():
+                return candidate
+            looked.append(candidate)
+    raise DatasetError(
+        f"dataset '{name}' does not exist in any of:  {', '.join(map(str, looked))}. Fix: pass --dataset /path/to/file.hdf5, "
+        f"or put the folder holding it on {DATASETS_ENV} (scripts/env.sh sets it to ../shared/datasets when "
+        "that folder exists), or copy the file into datasets/ at the workspace root")
+
+
+def list_datasets() -> list[Path]:
+    """Every .hdf5 file on the search path (first occurrence of each name)."""
+    found: dict[str, Path] = {}
+    for folder in dataset_search_path():
+        for f in sorted(folder.glob("*.hdf5")) if folder.is_dir() else []:
+            found.setdefault(f.name, f)
+    return list(found.values())
+
+
 def load_d4rl_hdf5(path: str | Path) -> OfflineData:
-    """Load and validate a D4RL v2-layout HDF5 file (top-level datasets, N rows each)."""
+    """Load and validate a D4RL v2-layout HDF5 file (a path, or a file name on the search path)."""
     import h5py
 
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"dataset file {path} does not exist; pass --dataset with a D4RL-layout .hdf5 file")
+    path = find_dataset(path)
     try:
         with h5py.File(path, "r") as f:
             arrays = {k: f[k][()] for k in REQUIRED_KEYS if k in f and isinstance(f[k], h5py.Dataset)}

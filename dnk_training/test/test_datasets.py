@@ -123,3 +123,29 @@ def test_normalizer_roundtrip_and_json(tmp_path: Path, small_hdf5: Path) -> None
         norm.normalize(np.zeros((2, 5)))
     with pytest.raises(ValueError, match="std must be > 0"):
         Normalizer([0.0], [0.0])
+
+
+def test_dataset_found_by_name_on_the_search_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from dnk_training import cli
+    from dnk_training.datasets import find_dataset
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    write_hdf5(second / "toy.hdf5", make_arrays([6, 6]))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DNK_DATASETS", f"{first}:{second}")
+    assert find_dataset("toy.hdf5") == second / "toy.hdf5"
+    assert len(load_d4rl_hdf5("toy.hdf5")) == 12
+    write_hdf5(first / "toy.hdf5", make_arrays([4]))  # an earlier folder wins
+    assert find_dataset("toy.hdf5") == first / "toy.hdf5"
+    with pytest.raises(DatasetError) as err:
+        find_dataset("missing.hdf5")
+    for place in (first / "missing.hdf5", second / "missing.hdf5", tmp_path / "datasets" / "missing.hdf5"):
+        assert str(place) in str(err.value)
+    assert "--dataset" in str(err.value) and "DNK_DATASETS" in str(err.value)
+    assert cli.main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    assert "toy.hdf5  rows 4  episodes 1" in out and str(first) in out
+    monkeypatch.setenv("DNK_DATASETS", str(tmp_path / "empty"))
+    assert cli.main(["datasets", "--no-stats"]) == 1

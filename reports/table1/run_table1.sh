@@ -24,7 +24,7 @@ cd "$ROOT"
 set -u
 export MPLBACKEND=Agg OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 ART="${ART:-artifacts/halfcheetah}"
-DATA="${DATA:-/work/shared/datasets/halfcheetah_medium_expert-dnk-v0.hdf5}"
+DATA="${DATA:-halfcheetah_medium_expert-dnk-v0.hdf5}"
 OUT="${OUT:-reports/table1}"
 SEEDS=(0 1 2)
 EPISODES=5

@@ -1,7 +1,7 @@
 """Kinova Gen3 7-DoF kinematics: batched FK, geometric Jacobian, damped-least-squares IK.
 
 Chain, joint limits and the fixed end-effector transform are taken from the
-project's table /work/shared/reference/kinova_gen3.md (ros2_kortex URDF
+project's table ../shared/reference/kinova_gen3.md (ros2_kortex URDF
 convention: each joint = origin xyz, origin rpy, then a rotation q about local z).
 The planner works in Cartesian space; this module turns joint states into the
 end-effector position it conditions on, and Cartesian waypoints back into joints

@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 # D4RL reference returns (random policy, expert) from the D4RL paper / d4rl package,
-# copied from /work/shared/reference/d4rl_locomotion.md.
+# copied from ../shared/reference/d4rl_locomotion.md.
 D4RL_REF_SCORES: dict[str, tuple[float, float]] = {
     "halfcheetah": (-280.178953, 12135.0),
     "walker2d": (1.629008, 4592.3),
