@@ -1,12 +1,16 @@
-"""`dnk-train`: train teacher / classifier / IQL critic and evaluate the teacher as a policy.
+"""`dnk-train`: the offline pipeline's commands, one CLI shape for all of them.
 
-  dnk-train train-teacher    --task halfcheetah --preset small --out artifacts/halfcheetah [--resume]
-  dnk-train train-classifier --task halfcheetah --preset small --out artifacts/halfcheetah
-  dnk-train train-iql        --task halfcheetah --preset small --out artifacts/halfcheetah
-  dnk-train eval-teacher     --artifacts artifacts/halfcheetah --seeds 0 --episodes 10 --report report.json
+  dnk-train datasets
+  dnk-train train-teacher    --task halfcheetah --preset small --artifacts artifacts/halfcheetah [--resume]
+  dnk-train train-classifier --task halfcheetah --preset small --artifacts artifacts/halfcheetah
+  dnk-train train-iql        --task halfcheetah --preset small --artifacts artifacts/halfcheetah
+  dnk-train eval-teacher     --artifacts artifacts/halfcheetah --preset small --out results/teacher_eval.json
 
-Subcommands are registered in this module and in `dnk_training.distill_cli` (gen-pairs,
-train-student, export, distill-report); `build_parser` lists both.
+Every subcommand takes --artifacts, --preset, --set key=value (checked against the config;
+unknown keys are refused with the valid names), --threads and --no-progress, and --resume where
+continuing makes sense. Subcommands are registered in this module and in
+`dnk_training.distill_cli` (gen-pairs, train-student, export, distill-report); `build_parser`
+lists both.
 """
 from __future__ import annotations
 
@@ -15,22 +19,20 @@ import json
 import sys
 from pathlib import Path
 
-from .configs import TaskConfig, load_task_config
-from .subcommands import Handler, Subcommands, add_set_arg, parse_overrides
+from .configs import TaskConfig, load_eval_config, load_task_config
+from .subcommands import Handler, Subcommands, add_common_args, parse_overrides
 
 COMMANDS = Subcommands()
 SET_EXAMPLE = "teacher.train.steps=2000"
+EVAL_SET_EXAMPLE = "episodes=3"
 
 
 def add_task_args(p: argparse.ArgumentParser) -> None:
-    """Arguments every subcommand shares: task config, preset, overrides, output dir, threads."""
+    """The common flags with the task config (config/<task>.yaml) and its dataset."""
+    add_common_args(p, config="dnk_training/config/<task>.yaml", set_example=SET_EXAMPLE,
+                    resume="continue from the newest checkpoint in <artifacts>/runs/<model>/checkpoints")
     p.add_argument("--task", default="halfcheetah", help="task name in dnk_training/config/ or a YAML path")
-    p.add_argument("--preset", default="small", help="preset in the task YAML (small | paper)")
-    add_set_arg(p, SET_EXAMPLE)
-    p.add_argument("--dataset", help="override dataset.path (D4RL-layout HDF5 or Minari id)")
-    p.add_argument("--out", default="artifacts/halfcheetah", help="artifact directory (exports + runs/<model>/)")
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    p.add_argument("--no-progress", action="store_true", help="hide tqdm bars")
+    p.add_argument("--dataset", help="dataset file name on the search path, or a path (short for --set dataset.path=...)")
 
 
 def task_config_from_args(args: argparse.Namespace) -> TaskConfig:
@@ -46,94 +48,67 @@ def _setup_torch(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
 
 
-def _train_args(p: argparse.ArgumentParser) -> None:
-    add_task_args(p)
-    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in <out>/runs/<model>/checkpoints")
-
-
-def _load_data(cfg: TaskConfig):
-    from .datasets import fit_normalizer, load_dataset, make_windows
-
-    data = load_dataset(cfg.dataset.path, cfg.dataset.source)
-    d = cfg.dataset
-    windows = make_windows(data, d.horizon, d.discount, d.terminal_penalty, d.drop_short_episodes)
-    return data, windows, fit_normalizer(data)
-
-
-def _export(out: Path, name: str, model, step: int, normalizer=None) -> None:
-    path = model.save(out / name, step)
-    if normalizer is not None:
-        normalizer.save(out / "normalizer.json")
-    print(f"wrote {path} (+ {path.with_suffix('.safetensors').name})")
-
-
-@COMMANDS.add("train-teacher", "train the diffusion teacher (DDPM, temporal U-Net)")
-def _train_teacher(p: argparse.ArgumentParser) -> Handler:
-    _train_args(p)
+def _trainer(name: str) -> Handler:
+    """Handler of train-<name>: load the data, train (resumable), save <artifacts>/<name>.json."""
 
     def run(args: argparse.Namespace) -> int:
-        from .teacher import train_teacher
-
-        _setup_torch(args)
-        cfg = task_config_from_args(args)
-        _, windows, norm = _load_data(cfg)
-        out = Path(args.out)
-        teacher = train_teacher(cfg, windows.x, norm, out / "runs" / "teacher", args.resume, not args.no_progress)
-        _export(out, "teacher", teacher, cfg.teacher.train.steps, norm)
-        return 0
-
-    return run
-
-
-@COMMANDS.add("train-classifier", "train the return classifier (guidance and ranking)")
-def _train_classifier(p: argparse.ArgumentParser) -> Handler:
-    _train_args(p)
-
-    def run(args: argparse.Namespace) -> int:
-        from .classifier import train_classifier
-
-        _setup_torch(args)
-        cfg = task_config_from_args(args)
-        _, windows, norm = _load_data(cfg)
-        out = Path(args.out)
-        clf = train_classifier(cfg, windows.x, windows.values, norm, out / "runs" / "classifier", args.resume, not args.no_progress)
-        _export(out, "classifier", clf, cfg.classifier.train.steps, norm)
-        return 0
-
-    return run
-
-
-@COMMANDS.add("train-iql", "train the IQL critic Q(s, a)")
-def _train_iql(p: argparse.ArgumentParser) -> Handler:
-    _train_args(p)
-
-    def run(args: argparse.Namespace) -> int:
-        from .datasets import load_dataset
-        from .iql import train_iql
+        from .datasets import fit_normalizer, load_dataset, make_windows
 
         _setup_torch(args)
         cfg = task_config_from_args(args)
         data = load_dataset(cfg.dataset.path, cfg.dataset.source)
-        out = Path(args.out)
-        critic = train_iql(cfg, data, out / "runs" / "iql", args.resume, not args.no_progress)
-        _export(out, "iql", critic, cfg.iql.train.steps)
+        art = Path(args.artifacts)
+        run_dir, progress = art / "runs" / name, not args.no_progress
+        if name == "iql":
+            from .iql import train_iql
+
+            model, steps, norm = train_iql(cfg, data, run_dir, args.resume, progress), cfg.iql.train.steps, None
+        else:
+            d = cfg.dataset
+            windows = make_windows(data, d.horizon, d.discount, d.terminal_penalty, d.drop_short_episodes)
+            norm = fit_normalizer(data)
+            if name == "teacher":
+                from .teacher import train_teacher
+
+                model, steps = train_teacher(cfg, windows.x, norm, run_dir, args.resume, progress), cfg.teacher.train.steps
+            else:
+                from .classifier import train_classifier
+
+                model = train_classifier(cfg, windows.x, windows.values, norm, run_dir, args.resume, progress)
+                steps = cfg.classifier.train.steps
+        path = model.save(art / name, steps)
+        if norm is not None:
+            norm.save(art / "normalizer.json")
+        print(f"wrote {path} (+ {path.with_suffix('.safetensors').name}); scalars: {run_dir / 'scalars.csv'}")
         return 0
 
     return run
 
 
-@COMMANDS.add("eval-teacher", "run the teacher as a policy in MuJoCo and measure decision latency")
+def _train_command(name: str):
+    def configure(p: argparse.ArgumentParser) -> Handler:
+        add_task_args(p)
+        return _trainer(name)
+
+    return configure
+
+
+for _name, _help in (("teacher", "train the diffusion teacher (DDPM, temporal U-Net)"),
+                     ("classifier", "train the return classifier (guidance and ranking)"),
+                     ("iql", "train the IQL critic Q(s, a)")):
+    COMMANDS.add(f"train-{_name}", _help)(_train_command(_name))
+
+
+@COMMANDS.add("eval-teacher", "run the teacher as a policy in MuJoCo (episodes batched) and measure decision latency")
 def _eval_teacher(p: argparse.ArgumentParser) -> Handler:
-    p.add_argument("--artifacts", default="artifacts/halfcheetah", help="directory holding teacher.json and classifier.json")
-    p.add_argument("--episodes", type=int, help="episodes (default: config eval.episodes)")
-    p.add_argument("--max-steps", type=int, help="env steps per episode (default: config eval.max_steps = 1000)")
+    add_common_args(p, config="dnk_training/config/eval.yaml", set_example=EVAL_SET_EXAMPLE)
+    p.add_argument("--episodes", type=int, help="episodes per seed (short for --set episodes=N)")
+    p.add_argument("--max-steps", type=int, help="env steps per episode (short for --set max_steps=N)")
     p.add_argument("--seeds", type=int, nargs="+", help="evaluation seeds; episode e of seed s resets the env with "
-                   "seed 1000000 + 1000 s + e, as dnk-eval does (default: config eval.seeds)")
-    p.add_argument("--guidance-weight", type=float, help="classifier guidance w_cg (default: config sampling.guidance_weight)")
+                   "seed 1000000 + 1000 s + e, as dnk-eval does (short for --set seeds=[...])")
+    p.add_argument("--guidance-weight", type=float, help="classifier guidance w_cg (default: the teacher's sampling config)")
     p.add_argument("--latency-decisions", type=int, default=20, help="timed single-state decisions at num_candidates (0: skip)")
-    p.add_argument("--report", required=True, help="output JSON")
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    p.add_argument("--no-progress", action="store_true", help="hide tqdm bars")
+    p.add_argument("--out", required=True, help="output JSON (rewritten with partial results while it runs)")
 
     def run(args: argparse.Namespace) -> int:
         from .classifier import ReturnClassifier
@@ -145,17 +120,21 @@ def _eval_teacher(p: argparse.ArgumentParser) -> Handler:
         teacher = Teacher.load(art / "teacher.json")
         clf = ReturnClassifier.load(art / "classifier.json")
         cfg = teacher.cfg
-        given = {"episodes": args.episodes, "max_steps": args.max_steps, "seeds": args.seeds}
-        ev = cfg.eval.model_copy(update={k: v for k, v in given.items() if v is not None})
+        overrides = parse_overrides(args.set, EVAL_SET_EXAMPLE)
+        overrides.update({k: v for k, v in {"episodes": args.episodes, "max_steps": args.max_steps,
+                                            "seeds": args.seeds}.items() if v is not None})
+        if cfg.env_id is None:
+            raise ValueError(f"{art / 'teacher.json'}: task {cfg.name!r} has no env_id; eval-teacher runs locomotion tasks")
+        ev = load_eval_config(args.preset, {"env_id": cfg.env_id, **overrides})
         sampling = cfg.sampling if args.guidance_weight is None else cfg.sampling.model_copy(update={"guidance_weight": args.guidance_weight})
-        report = Path(args.report)
-        report.parent.mkdir(parents=True, exist_ok=True)
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
         result: dict = {"threads": args.threads}
         if args.latency_decisions > 0:
             result["latency"] = measure_latency(teacher, clf, sampling, args.latency_decisions)
 
         def write(ev_result: dict) -> None:
-            report.write_text(json.dumps(dict(result, eval=ev_result), indent=1))
+            out.write_text(json.dumps(dict(result, eval=ev_result), indent=1))
 
         result["eval"] = evaluate_teacher(teacher, clf, sampling, ev, progress=not args.no_progress, on_partial=write)
         write(result["eval"])
@@ -194,6 +173,9 @@ def _datasets(p: argparse.ArgumentParser) -> Handler:
 def build_parser() -> argparse.ArgumentParser:
     from dnk_training import distill_cli
 
+    clash = set(COMMANDS) & set(distill_cli.COMMANDS)
+    if clash:
+        raise ValueError(f"dnk-train subcommand(s) {sorted(clash)} registered twice; pick other names")
     parser = argparse.ArgumentParser(prog="dnk-train", description="DNK offline training pipeline")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, s in {**COMMANDS, **distill_cli.COMMANDS}.items():

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from dnk_training.eval.metrics import env_family
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
-NON_TASK_CONFIGS = {"distill"}  # config/distill.yaml: distillation scale, shared by every task
+NON_TASK_CONFIGS = {"distill", "eval"}  # scale of distillation and of evaluation, shared by every task
 
 
 class _Strict(BaseModel):
@@ -166,13 +166,13 @@ class EvalConfig(_Strict):
 class TaskConfig(_Strict):
     task: Literal["locomotion", "arm"] = Field(description="task family of the layout")
     name: str = Field(description="environment name, e.g. 'halfcheetah'")
+    env_id: str | None = Field(None, description="gymnasium env of the task (HalfCheetah-v5, Walker2d-v5) that eval-teacher runs; none for the arm")
     layout: LayoutConfig
     dataset: DatasetConfig
     teacher: TeacherConfig
     classifier: ClassifierConfig
     iql: IQLConfig
     sampling: SamplingConfig = SamplingConfig()
-    eval: EvalConfig
 
 
 def _deep_update(base: dict, override: dict) -> dict:
@@ -182,12 +182,31 @@ def _deep_update(base: dict, override: dict) -> dict:
     return out
 
 
+def check_key(model: type[BaseModel], dotted: str) -> None:
+    """Refuse a ``--set`` key that is not a field of `model`, naming the valid ones at that level."""
+    keys = dotted.split(".")
+    node: type[BaseModel] = model
+    for i, k in enumerate(keys):
+        fields = node.model_fields
+        where = ".".join(keys[:i]) or "the top level"
+        if k not in fields:
+            raise ValueError(f"--set {dotted}: '{k}' is not a field of {where}; valid: {', '.join(sorted(fields))}")
+        annotation = fields[k].annotation
+        is_section = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+        if i < len(keys) - 1 and not is_section:
+            raise ValueError(f"--set {dotted}: '{'.'.join(keys[:i + 1])}' is a value, not a section")
+        if is_section:
+            node = annotation
+
+
 def set_dotted(d: dict, dotted: str, value: object) -> None:
-    """Apply a ``--set a.b.c=value`` override to a plain config dict."""
+    """Apply a ``--set a.b.c=value`` override to a plain config dict (sections created as needed)."""
     keys = dotted.split(".")
     node = d
     for k in keys[:-1]:
-        if not isinstance(node.get(k), dict):
+        if node.get(k) is None:
+            node[k] = {}
+        if not isinstance(node[k], dict):
             raise ValueError(f"override '{dotted}': '{k}' is not a config section")
         node = node[k]
     node[keys[-1]] = value
@@ -204,8 +223,14 @@ def load_preset_config(model: type[ConfigT], path: Path, preset: str, overrides:
         raise ValueError(f"preset '{preset}' not in {path.name}; choose one of {sorted(presets)}")
     cfg = _deep_update(raw["base"], presets[preset] or {})
     for k, v in (overrides or {}).items():
+        check_key(model, k)
         set_dotted(cfg, k, v)
     return model.model_validate(cfg)
+
+
+def load_eval_config(preset: str = "small", overrides: dict[str, object] | None = None) -> EvalConfig:
+    """config/eval.yaml (evaluation budgets: small, paper, smoke) with `preset` and dotted overrides."""
+    return load_preset_config(EvalConfig, CONFIG_DIR / "eval.yaml", preset, overrides)
 
 
 def load_task_config(task: str, preset: str = "small", overrides: dict[str, object] | None = None) -> TaskConfig:

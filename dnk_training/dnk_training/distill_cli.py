@@ -3,7 +3,7 @@
     dnk-train gen-pairs --artifacts artifacts/halfcheetah --split train
     dnk-train train-student --model fdk --artifacts artifacts/halfcheetah [--resume]
     dnk-train export --artifacts artifacts/halfcheetah --models fdk kdm kdmf cd ct --selectors
-    dnk-train distill-report --artifacts artifacts/halfcheetah --out reports/distill
+    dnk-train distill-report --artifacts artifacts/halfcheetah --out results/distill
 
 Layout, horizon, normalizer and the DDPM schedule always come from the trained teacher, so
 students, pairs and the teacher cannot disagree. Scale and student settings come from
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -24,11 +25,12 @@ from dnk_training.configs import LayoutConfig
 from dnk_training.datasets import load_dataset, make_windows
 from dnk_training.diffusion import Schedule
 from dnk_training.losses import LossConfig
+from dnk_training.pairs import INDEX as PAIRS_INDEX
 from dnk_training.pairs import PairsConfig, generate_pairs, load_pairs, quality_weights
 from dnk_training.students import ConsistencyStudent, FDKStudent, KDMFStudent, KDMStudent, Student, ddim_step
 from dnk_training.students.common import PairTensors, StudentConfig, make_state, make_step_fn
 from dnk_training.students.config import MODELS, STUDENT_CONFIGS, DistillConfig, ModelName, load_distill_config
-from dnk_training.subcommands import Subcommands, add_set_arg, parse_overrides
+from dnk_training.subcommands import Subcommands, add_common_args, parse_overrides
 from dnk_training.trainer import run_training
 
 COMMANDS = Subcommands()
@@ -44,7 +46,7 @@ class Paths:
         self.classifier = Path(args.classifier) if args.classifier else self.root / "classifier.json"
         self.iql = Path(args.iql) if args.iql else self.root / "iql.json"
         self.pairs = self.root / "pairs"
-        self.runs = self.root / "student_runs"
+        self.runs = self.root / "runs"
         self.students = self.root / "students"
         self.selectors = self.root / "selectors"
 
@@ -134,10 +136,14 @@ def cmd_gen_pairs(args: argparse.Namespace) -> int:
             "classifier": str(paths.classifier), "classifier_step": int(read_meta(paths.classifier)["step"]), "split": args.split,
             "guidance_weight": gw, "heldout_frac": dcfg.heldout_frac, "windows": int(windows.shape[0])}
     out = paths.pairs / args.split
+    if (out / PAIRS_INDEX).exists() and not args.resume:
+        raise ValueError(f"{out} already holds pairs; pass --resume to add to them (chunks are seeded, so the result "
+                         "equals one uninterrupted run) or remove the folder to start over")
     deadline = time.monotonic() + args.max_minutes * 60 if args.max_minutes else None
     t0 = time.monotonic()
     while True:
-        index = generate_pairs(out, windows, teacher.conditioning.mask.numpy(), teach, score, cfg, meta, max_chunks=1)
+        index = generate_pairs(out, windows, teacher.conditioning.mask.numpy(), teach, score, cfg, meta, max_chunks=1,
+                               progress=not args.no_progress)
         if index["total"] >= n or (deadline is not None and time.monotonic() > deadline):
             break
     print(json.dumps({"split": args.split, "pairs": index["total"], "target": n, "wall_s": round(time.monotonic() - t0, 1)}))
@@ -179,7 +185,7 @@ def cmd_train_student(args: argparse.Namespace) -> int:
     state = make_state(model, dcfg.train, meta)
     t0 = time.monotonic()
     done = run_training(args.model, state, make_step_fn(model, data, dcfg.train, state), dcfg.train,
-                        paths.run(args.model), resume=args.resume)
+                        paths.run(args.model), resume=args.resume, progress=not args.no_progress)
     print(json.dumps({"model": args.model, "steps": done, "pairs": len(data), "wall_s": round(time.monotonic() - t0, 1)}))
     return 0
 
@@ -203,40 +209,58 @@ def load_student(run_dir: Path) -> tuple[Student, dict]:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from dnk_training.export import export_classifier, export_critic, export_student
+    """All-or-nothing: every requested model is loaded before anything is written, each is exported
+    (and parity-checked) into a staging folder, and only when all passed do they replace the old files."""
+    import shutil
+
+    from dnk_training.configs import TaskConfig
+    from dnk_training.export import ExportParityError, export_classifier, export_critic, export_student
     from dnk_training.normalizer import Normalizer
 
     torch.set_num_threads(args.threads)
     paths = Paths(args)
-    results = {}
+    jobs = []  # (name, destination folder, export(staged .onnx path) -> max abs error)
     for name in args.models:
         model, meta = load_student(paths.run(name))
-        from dnk_training.configs import TaskConfig
-
         task = TaskConfig.model_validate(meta["task_config"])
         norm = Normalizer.from_dict(meta["normalizer"])
         prov = {"dataset": task.dataset.path, "teacher": meta["teacher"], "method": name,
                 "config": json.dumps(meta["distill_config"]), "pairs": f"{meta['num_pairs']} from {meta['pairs']}",
                 "steps": str(meta["step"]), "preset": meta["preset"]}
-        _, err = export_student(model, paths.students / f"{name}.onnx", f"{task.name}-{name}", task.layout,
-                                task.dataset.horizon, norm, task.task, prov)
-        results[name] = err
+        jobs.append((name, paths.students, lambda out, m=model, t=task, n=norm, pv=prov, nm=name: export_student(
+            m, out, f"{t.name}-{nm}", t.layout, t.dataset.horizon, n, t.task, pv)[1]))
     if args.selectors:
         from dnk_training.classifier import ReturnClassifier
         from dnk_training.iql import IQLCritic
 
-        clf = ReturnClassifier.load(paths.classifier)
+        for p in (paths.classifier, paths.iql):
+            if not p.is_file():
+                raise FileNotFoundError(f"--selectors: {p} not found; train it first (dnk-train train-classifier / train-iql)")
+        clf, critic = ReturnClassifier.load(paths.classifier), IQLCritic.load(paths.iql)
         task = clf.cfg
         prov = {"dataset": task.dataset.path, "teacher": f"{paths.teacher} (step {read_meta(paths.teacher)['step']})",
                 "method": "return classifier at t=0"}
-        _, results["classifier"] = export_classifier(clf, paths.selectors / "classifier.onnx", f"{task.name}-classifier",
-                                                     task.layout, task.dataset.horizon, clf.normalizer, task.task,
-                                                     {**prov, "source": f"{paths.classifier} (step {read_meta(paths.classifier)['step']})"})
-        critic = IQLCritic.load(paths.iql)
-        _, results["critic"] = export_critic(critic, paths.selectors / "critic.onnx", f"{task.name}-iql-critic",
-                                             task.layout, task.dataset.horizon, clf.normalizer, task.task,
-                                             {**prov, "method": "IQL min(Q1, Q2)", "source": f"{paths.iql} (step {read_meta(paths.iql)['step']})"})
-    print(json.dumps({"max_abs_error": results}))
+        clf_prov = {**prov, "source": f"{paths.classifier} (step {read_meta(paths.classifier)['step']})"}
+        critic_prov = {**prov, "method": "IQL min(Q1, Q2)", "source": f"{paths.iql} (step {read_meta(paths.iql)['step']})"}
+        jobs.append(("classifier", paths.selectors, lambda out: export_classifier(
+            clf, out, f"{task.name}-classifier", task.layout, task.dataset.horizon, clf.normalizer, task.task, clf_prov)[1]))
+        jobs.append(("critic", paths.selectors, lambda out: export_critic(
+            critic, out, f"{task.name}-iql-critic", task.layout, task.dataset.horizon, clf.normalizer, task.task,
+            critic_prov)[1]))
+    staging = paths.root / ".export-staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        try:
+            results = {name: export(staging / f"{name}.onnx") for name, _, export in jobs}
+        except ExportParityError as err:
+            raise ValueError(f"{err}; nothing exported (every model is written only when all pass)") from err
+        for name, dest, _ in jobs:
+            dest.mkdir(parents=True, exist_ok=True)
+            for suffix in (".onnx", ".json"):
+                os.replace(staging / f"{name}{suffix}", dest / f"{name}{suffix}")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    print(json.dumps({"max_abs_error": results, "students": str(paths.students), "selectors": str(paths.selectors)}))
     return 0
 
 
@@ -335,11 +359,8 @@ def _plot_report(report: dict, paths: Paths, models: list[str], out: Path) -> No
     plt.close(fig)
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--artifacts", default="artifacts/halfcheetah", help="task artifact dir (teacher.json, classifier.json, iql.json)")
-    p.add_argument("--preset", default="small", help="preset in config/distill.yaml: small (CPU minutes) or paper")
-    add_set_arg(p, SET_EXAMPLE)
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+def _common(p: argparse.ArgumentParser, resume: str | None = None) -> None:
+    add_common_args(p, config="dnk_training/config/distill.yaml", set_example=SET_EXAMPLE, resume=resume)
     p.add_argument("--teacher", help="teacher checkpoint .json (default <artifacts>/teacher.json)")
     p.add_argument("--classifier", help="classifier checkpoint .json (default <artifacts>/classifier.json)")
     p.add_argument("--iql", help="IQL critic checkpoint .json (default <artifacts>/iql.json)")
@@ -347,7 +368,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 @COMMANDS.add("gen-pairs", "teacher-target pairs from the trained teacher (resumable chunks)")
 def _gen_pairs(p: argparse.ArgumentParser):
-    _common(p)
+    _common(p, resume="add to the pairs already in <artifacts>/pairs/<split> (chunks are seeded: same pairs as one run)")
     p.add_argument("--split", choices=("train", "heldout"), default="train", help="episodes the contexts come from")
     p.add_argument("--num-pairs", type=int, default=None,
                    help="pairs to generate (default: the config's num_pairs, or heldout_pairs with --split heldout)")
@@ -358,10 +379,9 @@ def _gen_pairs(p: argparse.ArgumentParser):
 
 @COMMANDS.add("train-student", "train one one-step student (fdk, kdm, kdmf, cd, ct) on the pairs")
 def _train_student(p: argparse.ArgumentParser):
-    _common(p)
+    _common(p, resume="continue from the latest checkpoint in <artifacts>/runs/<model>/checkpoints")
     p.add_argument("--model", choices=MODELS, required=True)
     p.add_argument("--steps", type=int, default=None, help="gradient steps (short for --set train.steps=N)")
-    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     return cmd_train_student
 
 
@@ -377,7 +397,7 @@ def _export(p: argparse.ArgumentParser):
 def _report(p: argparse.ArgumentParser):
     _common(p)
     p.add_argument("--models", nargs="*", choices=MODELS, default=list(MODELS))
-    p.add_argument("--out", default="reports/distill", help="report directory (report.json, distill.png)")
+    p.add_argument("--out", default="results/distill", help="report directory (report.json, distill.png)")
     p.add_argument("--latency-runs", type=int, default=200, help="timed onnxruntime calls per student")
     p.add_argument("--teacher-runs", type=int, default=10, help="timed teacher samples")
     return cmd_report

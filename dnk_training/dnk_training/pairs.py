@@ -70,6 +70,7 @@ def generate_pairs(
     cfg: PairsConfig,
     meta: dict | None = None,
     max_chunks: int | None = None,
+    progress: bool = True,
 ) -> dict:
     """Write cfg.num_pairs pairs under out_dir (resumable); returns the index.
 
@@ -91,7 +92,7 @@ def generate_pairs(
     taus = np.array(sorted(cfg.temperatures), dtype=np.float32)
     probs = np.array([cfg.temperatures[t] for t in sorted(cfg.temperatures)])
     new = 0
-    for c in tqdm(range(n_chunks), desc="pair chunks"):
+    for c in tqdm(range(n_chunks), desc="pair chunks", disable=not progress):
         name = f"chunk_{c:05d}.npz"
         if name in done:
             continue

@@ -48,3 +48,21 @@ def parse_overrides(items: list[str], example: str) -> dict[str, object]:
         k, v = item.split("=", 1)
         overrides[k] = yaml.safe_load(v)
     return overrides
+
+
+def add_common_args(p: argparse.ArgumentParser, *, config: str, set_example: str, resume: str | None = None,
+                    preset: str = "small") -> None:
+    """The flags every dnk-train / dnk-eval subcommand spells the same way.
+
+    --artifacts (the task's artifact folder), --preset and --set (of `config`), --threads,
+    --no-progress, and --resume where continuing makes sense (`resume` is its help text).
+    """
+    p.add_argument("--artifacts", default="artifacts/halfcheetah",
+                   help="the task's artifact folder: teacher/classifier/iql checkpoints, runs/<model>/ "
+                        "(scalars.csv + checkpoints), pairs/, students/, selectors/")
+    p.add_argument("--preset", default=preset, help=f"preset in {config} (default {preset}; smoke: seconds, for checks)")
+    add_set_arg(p, set_example)
+    p.add_argument("--threads", type=int, default=1, help="torch / onnxruntime intra-op threads")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    if resume:
+        p.add_argument("--resume", action="store_true", help=resume)

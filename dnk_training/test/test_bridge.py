@@ -125,7 +125,8 @@ def test_cli_resume_and_merge(models, tmp_path):
             "--num-candidates", "8", "--candidate-states", "1", "--no-progress", "--out", str(out)]
     assert main(args + ["--seeds", "0"]) == 0
     first = load_results(out).runs[0]
-    assert main(args + ["--seeds", "0", "1"]) == 0  # resumes: seed 0 kept as is, seed 1 added
+    assert main(args + ["--seeds", "0", "1"]) == 2  # an existing run is not silently continued
+    assert main(args + ["--seeds", "0", "1", "--resume"]) == 0  # resumes: seed 0 kept as is, seed 1 added
     run = load_results(out).runs[0]
     assert [s.seed for s in run.seeds] == [0, 1]
     assert run.seeds[0] == first.seeds[0]

@@ -10,7 +10,7 @@ from dnk_training.teacher import Teacher
 
 def test_train_all_and_eval_teacher(tiny_yaml, tmp_path) -> None:
     out = tmp_path / "art"
-    common = ["--task", str(tiny_yaml), "--out", str(out), "--no-progress"]
+    common = ["--task", str(tiny_yaml), "--artifacts", str(out), "--no-progress"]
     assert cli.main(["train-teacher", *common, "--set", "teacher.train.steps=3"]) == 0
     assert Teacher.load(out / "teacher.json").cfg.teacher.train.steps == 3
     # --resume continues the same run to a longer horizon
@@ -23,8 +23,8 @@ def test_train_all_and_eval_teacher(tiny_yaml, tmp_path) -> None:
     IQLCritic.load(out / "iql.json")
     assert json.loads((out / "normalizer.json").read_text())["mean"].__len__() == 23
     report = tmp_path / "eval.json"
-    rc = cli.main(["eval-teacher", "--artifacts", str(out), "--episodes", "2", "--max-steps", "2",
-                   "--latency-decisions", "1", "--report", str(report), "--no-progress"])
+    rc = cli.main(["eval-teacher", "--artifacts", str(out), "--seeds", "0", "--episodes", "2", "--max-steps", "2",
+                   "--latency-decisions", "1", "--out", str(report), "--no-progress"])
     assert rc == 0
     r = json.loads(report.read_text())
     assert r["eval"]["episode_lengths"] == [2, 2]
@@ -32,11 +32,11 @@ def test_train_all_and_eval_teacher(tiny_yaml, tmp_path) -> None:
 
 
 def test_bad_arguments_exit_with_message(tiny_yaml, tmp_path, capsys) -> None:
-    rc = cli.main(["train-teacher", "--task", str(tiny_yaml), "--out", str(tmp_path), "--set", "teacher.train.steps"])
+    rc = cli.main(["train-teacher", "--task", str(tiny_yaml), "--artifacts", str(tmp_path), "--set", "teacher.train.steps"])
     assert rc == 2 and "is not KEY=VALUE" in capsys.readouterr().err
-    rc = cli.main(["train-iql", "--task", str(tiny_yaml), "--out", str(tmp_path), "--dataset", str(tmp_path / "missing.hdf5")])
+    rc = cli.main(["train-iql", "--task", str(tiny_yaml), "--artifacts", str(tmp_path), "--dataset", str(tmp_path / "missing.hdf5")])
     assert rc == 2 and "does not exist" in capsys.readouterr().err
-    rc = cli.main(["train-iql", "--task", str(tiny_yaml), "--out", str(tmp_path), "--set", "iql.expectile=1.5"])
+    rc = cli.main(["train-iql", "--task", str(tiny_yaml), "--artifacts", str(tmp_path), "--set", "iql.expectile=1.5"])
     assert rc == 2 and "expectile" in capsys.readouterr().err
 
 

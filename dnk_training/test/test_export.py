@@ -185,7 +185,7 @@ def test_student_config_travels_with_the_checkpoint(tmp_path, monkeypatch):
         return real(preset, {"student.latent_dim": 16, "fdk.rank": 16, "fdk.loss.l_lat": 1.0, **(overrides or {})})
 
     monkeypatch.setattr(distill_cli, "load_distill_config", other_defaults)
-    model, meta = distill_cli.load_student(art / "student_runs" / "fdk")
+    model, meta = distill_cli.load_student(art / "runs" / "fdk")
     assert (model.cfg.latent_dim, model.cfg.rank, model.cfg.loss.l_lat) == (8, 3, 0.25)
     assert meta["student_config"]["rank"] == 3
 
@@ -199,7 +199,41 @@ def test_distill_config_sizes_are_shared_and_keys_checked():
     assert {cfg.student_config(m).hidden for m in MODELS} == {64}
     with pytest.raises(ValidationError, match="student.latent_dim"):
         load_distill_config("small", {"kdm.latent_dim": 32})
-    with pytest.raises(ValidationError, match="extra"):
+    with pytest.raises(ValueError, match="'l_typo' is not a field of fdk.loss; valid: l_act, l_gain"):
         load_distill_config("small", {"fdk.loss.l_typo": 1.0})
+    with pytest.raises(ValueError, match="'fdk.rank' is a value, not a section"):
+        load_distill_config("small", {"fdk.rank.x": 1})
     with pytest.raises(ValueError, match="choose one of"):
         load_distill_config("huge")
+
+
+def test_export_is_all_or_nothing(tmp_path, monkeypatch, capsys):
+    """A missing checkpoint or a failed parity check leaves no half-written export behind."""
+    from dnk_training import export as export_mod
+    from dnk_training.cli import main
+
+    art = _toy_artifacts(tmp_path)
+    a = ["--artifacts", str(art)]
+    assert main(["gen-pairs", *a, "--split", "train", "--num-pairs", "64"]) == 0
+    assert main(["gen-pairs", *a, "--split", "train", "--num-pairs", "64"]) == 2  # no silent re-use
+    assert "--resume" in capsys.readouterr().err
+    for m in ("fdk", "kdm"):
+        assert main(["train-student", *a, "--model", m, "--steps", "2", "--no-progress"]) == 0
+    assert main(["export", *a, "--models", "fdk", "kdm", "kdmf", "--selectors"]) == 2  # kdmf never trained
+    assert "kdmf" in capsys.readouterr().err
+    assert not (art / "students").exists() and not (art / "selectors").exists()
+
+    real, calls = export_mod.export_student, []
+
+    def fail_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise export_mod.ExportParityError("kdm.onnx: parity failed (injected)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(export_mod, "export_student", fail_second)
+    assert main(["export", *a, "--models", "fdk", "kdm"]) == 2
+    assert not (art / "students").exists() and not (art / ".export-staging").exists()
+    monkeypatch.setattr(export_mod, "export_student", real)
+    assert main(["export", *a, "--models", "fdk", "kdm"]) == 0
+    assert sorted(p.name for p in (art / "students").iterdir()) == ["fdk.json", "fdk.onnx", "kdm.json", "kdm.onnx"]

@@ -17,10 +17,10 @@ dnk_train() {  # the dnk-train console script, or its entry point when the works
   else nice -n 10 python -c 'import sys; from dnk_training.cli import main; sys.exit(main(sys.argv[1:]))' "$@"; fi
 }
 A=(--artifacts "$ART" --teacher "$TEACHER" --classifier "$CLASSIFIER" --iql "$IQL" --preset small)
-dnk_train gen-pairs "${A[@]}" --split heldout
-dnk_train gen-pairs "${A[@]}" --split train --max-minutes "$PAIR_MINUTES"
+dnk_train gen-pairs "${A[@]}" --resume --split heldout
+dnk_train gen-pairs "${A[@]}" --resume --split train --max-minutes "$PAIR_MINUTES"
 # CD calls the teacher at every step, so it runs beside the four cheap students (same steps for all).
-dnk_train train-student "${A[@]}" --model cd --steps "$STEPS" > "$ART/student_runs_cd.log" 2>&1 &
+dnk_train train-student "${A[@]}" --model cd --steps "$STEPS" > "$ART/train_student_cd.log" 2>&1 &
 CD_PID=$!
 for m in fdk kdm kdmf ct; do dnk_train train-student "${A[@]}" --model "$m" --steps "$STEPS"; done
 wait "$CD_PID"

@@ -30,7 +30,7 @@ SEEDS=(0 1 2)
 EPISODES=5
 TEACHER_BUDGET_S="${TEACHER_BUDGET_S:-600}"
 EVAL=(nice -n 10 python -m dnk_training.eval.cli)
-COMMON=(--env HalfCheetah-v5 --seeds "${SEEDS[@]}" --episodes "$EPISODES" --num-candidates 64
+COMMON=(--resume --env HalfCheetah-v5 --seeds "${SEEDS[@]}" --episodes "$EPISODES" --num-candidates 64
         --temperature 0.5 --threads 1 --provider cpu --candidate-states 4 --candidate-dataset "$DATA")
 
 PARTS=" ${PARTS:-full probe students teacher report} "

@@ -7,9 +7,9 @@ cd "$(dirname "$0")/../.."
 OUT=${OUT:-artifacts/halfcheetah}
 mkdir -p "$OUT"
 R=${RESUME:-}
-( nice -n 10 python -m dnk_training.cli train-teacher --task halfcheetah --preset small --out "$OUT" --threads 1 $R > "$OUT/train_teacher.log" 2>&1 ) &
+( nice -n 10 python -m dnk_training.cli train-teacher --task halfcheetah --preset small --artifacts "$OUT" --threads 1 $R > "$OUT/train_teacher.log" 2>&1 ) &
 A=$!
-( nice -n 10 python -m dnk_training.cli train-classifier --task halfcheetah --preset small --out "$OUT" --threads 1 $R > "$OUT/train_classifier.log" 2>&1 \
-  && nice -n 10 python -m dnk_training.cli train-iql --task halfcheetah --preset small --out "$OUT" --threads 1 $R > "$OUT/train_iql.log" 2>&1 ) &
+( nice -n 10 python -m dnk_training.cli train-classifier --task halfcheetah --preset small --artifacts "$OUT" --threads 1 $R > "$OUT/train_classifier.log" 2>&1 \
+  && nice -n 10 python -m dnk_training.cli train-iql --task halfcheetah --preset small --artifacts "$OUT" --threads 1 $R > "$OUT/train_iql.log" 2>&1 ) &
 B=$!
 wait $A; wait $B
