@@ -14,7 +14,9 @@ import numpy as np
 
 from dnk_bringup.sim_gen3_config import SimGen3Config
 from dnk_planner.core.geometry import quat_to_matrix
-from dnk_planner.core.kinematics import JOINT_LOWER, JOINT_UPPER, forward_kinematics, rotation_error, solve_ik
+from dnk_planner.core.kinematics import (
+    JOINT_LOWER, JOINT_UPPER, forward_kinematics, rotation_error, solve_ik, unwrap_near,
+)
 
 # DLS iterations per step (each step moves the end effector at most ~5 mm). Measured on a
 # 2 s twist: 1 iteration drifts 2.4 mm sideways, 2 iterations 0.5 mm, 4 iterations < 0.1 mm at
@@ -100,10 +102,11 @@ class ArmSim:
         for tk, qk in zip(t_start + np.asarray(time_from_start, dtype=float), positions):
             if tk > times[-1]:
                 times.append(float(tk))
-                pos.append(np.asarray(qk, dtype=float))
+                # continuous joints take the short way, as the joint_trajectory_controller's angle wraparound does
+                pos.append(unwrap_near(np.asarray(qk, dtype=float), pos[-1]))
         if len(times) == 1:  # every point is in the past: go to the last one
             times.append(t_now + 1e-9)
-            pos.append(np.asarray(positions[-1], dtype=float))
+            pos.append(unwrap_near(np.asarray(positions[-1], dtype=float), self.q))
         self._trajectory = Trajectory(np.array(times), np.array(pos))
         self.mode = "trajectory"
 

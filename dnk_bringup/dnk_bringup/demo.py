@@ -24,13 +24,16 @@ import numpy as np
 os.environ.setdefault("ROS_DOMAIN_ID", str((os.getpid() + int(time.time())) % 100 + 1))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
-from dnk_msgs.msg import PlannerStatus  # noqa: E402
+from dnk_msgs.msg import ObstacleArray, PlannerStatus  # noqa: E402
 from dnk_planner.testing.models import build_arm_primitive_model  # noqa: E402
 from dnk_planner.ros.client import PlannerClient, box, sphere, start_planner_process, stop_process  # noqa: E402
+from dnk_planner.core.arm_geometry import SPHERE_RADII, arm_planes  # noqa: E402
 from dnk_planner.core.kinematics import forward_kinematics  # noqa: E402
+from dnk_planner.ros.node import obstacles_from_msg  # noqa: E402
 
 from dnk_bringup.paths import config_file  # noqa: E402
 
+GOAL_TOLERANCE_M = 0.01
 STATE_NAMES = {PlannerStatus.IDLE: "IDLE", PlannerStatus.ACTIVE: "ACTIVE", PlannerStatus.HOLDING: "HOLDING",
                PlannerStatus.GOAL_REACHED: "GOAL_REACHED", PlannerStatus.FAULT: "FAULT"}
 
@@ -78,13 +81,13 @@ def main(argv: list[str] | None = None) -> int:
         client.publish_obstacles(obstacles)
         time.sleep(0.5)
         for k, goal in enumerate(goals):
-            answer = client.set_goal(goal, tolerance=0.01)
+            answer = client.set_goal(goal, tolerance=GOAL_TOLERANCE_M)
             print(f"demo: goal {k + 1}/{len(goals)} {np.round(goal, 3).tolist()} m -> accepted={answer.accepted} "
                   f"({answer.message})")
             if not answer.accepted:
                 ok = False
                 break
-            results.append(_track(client, k, args.timeout, obstacles))
+            results.append(_track(client, k, args.timeout, obstacles, goal))
             ok &= results[-1]["reached"]
     finally:
         client.close()
@@ -105,33 +108,39 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if ok else 1
 
 
-def _track(client: PlannerClient, index: int, timeout: float, obstacles: list) -> dict:
-    """Follow one goal; obstacles are re-published at 2 Hz, as a perception node would."""
+def _track(client: PlannerClient, index: int, timeout: float, obstacles: list, goal: np.ndarray) -> dict:
+    """Follow one goal; obstacles are re-published at 2 Hz, as a perception node would. Clearance
+    and terminal error are measured from what the arm did (FK of the sim's /joint_states, every
+    link sphere against the obstacles), not from the planner's own status."""
     client.clear()
+    scene = obstacles_from_msg(ObstacleArray(obstacles=list(obstacles)))
     t0, last_print = time.monotonic(), 0.0
     clearances: list[float] = []
     while time.monotonic() - t0 < timeout:
         time.sleep(0.05)
         st = client.latest_status()
-        if st is None:
+        q = client.joint_positions()
+        if st is None or q is None:
             continue
-        if math.isfinite(st.min_clearance):
-            clearances.append(st.min_clearance)
+        centers, _ = arm_planes(np.asarray(q))
+        clearances.append(float((scene.min_signed_distance_planes(centers) - SPHERE_RADII[:, None]).min()))
         if time.monotonic() - last_print >= 0.5:
             last_print = time.monotonic()
             client.publish_obstacles(obstacles)
             print(f"  t={last_print - t0:5.1f} s {STATE_NAMES.get(st.state, st.state):12s} "
-                  f"dist {st.distance_to_goal * 1e3:7.1f} mm  clearance {st.min_clearance * 1e3:7.1f} mm  "
+                  f"dist {st.distance_to_goal * 1e3:7.1f} mm  arm clearance {clearances[-1] * 1e3:7.1f} mm  "
                   f"decision {st.last_latency_ms:5.2f} ms (p95 {st.p95_latency_ms:5.2f})  "
                   f"misses {st.deadline_misses}  | {st.message}")
         if st.state == PlannerStatus.GOAL_REACHED:
             break
     st = client.latest_status()
-    reached = st is not None and st.state == PlannerStatus.GOAL_REACHED
+    q = client.joint_positions()
+    error = float(np.linalg.norm(forward_kinematics(np.asarray(q))[:3, 3] - goal)) if q is not None else math.inf
+    reached = st is not None and st.state == PlannerStatus.GOAL_REACHED and error <= GOAL_TOLERANCE_M
     lat = [s.last_latency_ms for s in client.status if math.isfinite(s.last_latency_ms)]
     return {"goal": index + 1, "reached": bool(reached and (not clearances or min(clearances) > 0.0)),
             "completion_s": time.monotonic() - t0,
-            "terminal_error_mm": (st.distance_to_goal * 1e3) if st else math.nan,
+            "terminal_error_mm": error * 1e3,
             "min_clearance_mm": (min(clearances) * 1e3) if clearances else math.inf,
             "latency_mean_ms": float(np.mean(lat)) if lat else math.nan,
             "latency_p95_ms": float(np.percentile(lat, 95)) if lat else math.nan,

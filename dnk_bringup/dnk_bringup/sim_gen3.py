@@ -26,8 +26,9 @@ from trajectory_msgs.msg import JointTrajectory
 
 from dnk_bringup.arm_sim import ArmSim
 from dnk_planner.ros.params import ParameterConfigError, declare_config
-from dnk_planner.ros.spin import spin_until_shutdown
+from dnk_planner.ros.spin import init, spin_until_shutdown
 from dnk_bringup.paths import config_file
+from dnk_planner.core.kinematics import wrap_to_pi
 from dnk_bringup.sim_gen3_config import SimGen3Config, load_joint_limits
 from dnk_planner.ros.topics import JOINT_STATES, JOINT_TRAJECTORY, TWIST
 
@@ -112,7 +113,8 @@ class SimGen3(Node):
         if not _finite(linear + angular):
             self._drop("Twist", f"non-finite values linear={linear} angular={angular}")
             return
-        self.arm.set_twist(self._now_s(), np.array(linear), np.array(angular))
+        scale = np.pi / 180.0 if self.config.twist_angular_unit == "deg_per_s" else 1.0  # kortex_driver: deg/s
+        self.arm.set_twist(self._now_s(), np.array(linear), np.array(angular) * scale)
 
     def _on_pose(self, msg: PoseStamped) -> None:
         p, o = msg.pose.position, msg.pose.orientation
@@ -142,14 +144,14 @@ class SimGen3(Node):
         msg = JointState()
         msg.header.stamp = now.to_msg()
         msg.name = self.joint_names
-        msg.position = self.arm.q.tolist()
+        msg.position = wrap_to_pi(self.arm.q).tolist()  # continuous joints wrapped, as kortex_driver reports them
         msg.velocity = self.arm.qd.tolist()
         msg.effort = [0.0] * len(self.joint_names)
         self.pub.publish(msg)
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
+    init(args)
     try:
         node = SimGen3()
     except ParameterConfigError as exc:

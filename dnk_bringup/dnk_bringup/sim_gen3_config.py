@@ -55,8 +55,11 @@ class SimGen3Config(BaseModel):
     twist_frame: Literal["tool", "base"] = Field(
         "tool", description="Frame of /twist_controller/commands: tool (as ros2_kortex's twist_controller) or base.")
     twist_timeout_s: float = Field(
-        0.2, ge=0.0, le=10.0,
-        description="Without a new Twist for this long the commanded twist decays to zero, s (0 = never).")
+        0.0, ge=0.0, le=10.0,
+        description="Without a new Twist for this long the commanded twist decays to zero, s (0 = never, like "
+        "ros2_kortex's twist_controller, which keeps applying the last twist).")
+    twist_angular_unit: Literal["deg_per_s", "rad_per_s"] = Field(
+        "deg_per_s", description="Unit of Twist.angular: deg_per_s as kortex_driver reads it, or rad_per_s.")
     tracking_gain: float = Field(10.0, gt=0.0, le=100.0,
                                  description="Joint position error gain while following a trajectory, 1/s.")
     warn_throttle_s: float = Field(2.0, ge=0.0, le=60.0,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from dnk_msgs.msg import PlannerStatus  # noqa: E402
 from dnk_planner.testing.models import build_arm_primitive_model  # noqa: E402
 from dnk_planner.ros.client import (PlannerClient, sphere, start_planner_process, stop_process,  # noqa: E402
                                 target_position)
-from dnk_planner.core.kinematics import HOME_POSITIONS, forward_kinematics  # noqa: E402
+from dnk_planner.core.kinematics import HOME_POSITIONS, JOINT_VELOCITY_LIMITS, forward_kinematics  # noqa: E402
 
 Q_HOME = np.array(HOME_POSITIONS)
 NAMES = [f"joint_{i}" for i in range(1, 8)]
@@ -105,12 +106,14 @@ def test_lifecycle_rate_and_status(client, planner):
     assert math.isclose(st.distance_to_goal, float(np.linalg.norm(goal - start)), abs_tol=1e-6)
     assert 0.0 < st.last_latency_ms < 50.0 and 0.0 < st.p95_latency_ms < 50.0
     assert math.isinf(st.min_clearance)  # no obstacles
-    assert st.model_id.startswith("arm-primitives-v1:")
+    assert st.model_id.startswith("arm-primitives-v2:")
     c.wait_for(lambda: c.diagnostics, timeout=3, what="/diagnostics")
     assert c.diagnostics[-1].status[0].name == "dnk_planner: control loop"
-    # A goal at the end effector is reached at once.
+    # A goal at the (resting) end effector is reached once it has been at rest for settle_time_s.
     assert c.set_goal(start, tolerance=0.02).accepted
+    t0 = time.monotonic()
     c.wait_for(in_state(c, PlannerStatus.GOAL_REACHED), timeout=5, what="GOAL_REACHED")
+    assert time.monotonic() - t0 >= 0.3 - 0.05, "GOAL_REACHED needs the 0.3 s settle time"
     assert c.transition(Transition.TRANSITION_DEACTIVATE)
     assert c.lifecycle_state() == State.PRIMARY_STATE_INACTIVE
     n = len(c.targets)
@@ -188,8 +191,13 @@ def test_deadline_miss_uses_previous_plan(client, planner):
     assert all(s > 1e-6 for s in steps), "targets advance along the previous plan"
 
 
+def is_zero(twist) -> bool:
+    return all(v == 0.0 for v in (twist.linear.x, twist.linear.y, twist.linear.z,
+                                 twist.angular.x, twist.angular.y, twist.angular.z))
+
+
 @pytest.mark.params("controller_mode:=twist")
-def test_twist_bridge(client, planner):
+def test_twist_bridge_and_every_stop_path_sends_a_zero_twist(client, planner):
     c = client
     configure_and_activate(c)
     assert c.set_goal(ee_position(Q_HOME) + np.array([0.0, 0.3, 0.0])).accepted
@@ -197,11 +205,25 @@ def test_twist_bridge(client, planner):
     v = np.array([[t.linear.x, t.linear.y, t.linear.z] for t in c.twists])
     assert 0.0 < np.linalg.norm(v, axis=1).max() <= 0.5 + 1e-9, "speed clamp 0.5 m/s"
     assert np.all(np.linalg.norm(np.diff(v, axis=0), axis=1) <= 0.4 * 0.05 + 1e-9), "accel clamp 0.4 m/s^2"
-    c.hold_joints(None)
+    # the arm (played by this test) does not move, so every cycle asks for the plan's first step again
+    assert np.linalg.norm(v[-1]) > 0.05, "twist follows the plan's velocity, not a small P step"
+    c.hold_joints(None)                                            # stale joint states -> hold
     c.wait_for(in_state(c, PlannerStatus.HOLDING), timeout=3, what="HOLDING")
     time.sleep(0.2)
-    last = c.twists[-1]
-    assert (last.linear.x, last.linear.y, last.linear.z) == (0.0, 0.0, 0.0), "stop command is a zero twist"
+    assert is_zero(c.twists[-1]), "stop command is a zero twist"
+    c.hold_joints(Q_HOME)
+    c.wait_for(lambda: not is_zero(c.twists[-1]), timeout=3, what="moving again")
+    assert c.transition(Transition.TRANSITION_DEACTIVATE)          # deactivate -> zero twist
+    time.sleep(0.3)
+    assert is_zero(c.twists[-1])
+    assert c.transition(Transition.TRANSITION_ACTIVATE)  # activation starts afresh: a new goal
+    assert c.set_goal(ee_position(Q_HOME) + np.array([0.0, 0.3, 0.0])).accepted
+    c.wait_for(lambda: not is_zero(c.twists[-1]), timeout=3, what="moving again")
+    n = len(c.twists)
+    planner.send_signal(signal.SIGINT)                             # process stop -> zero twist, exit 0
+    assert planner.wait(timeout=10) == 0
+    time.sleep(0.3)
+    assert len(c.twists) > n and is_zero(c.twists[-1])
 
 
 @pytest.mark.params("controller_mode:=joint_trajectory", "joint_prefix:=left_")
@@ -215,8 +237,10 @@ def test_joint_trajectory_bridge(client, planner):
     traj, target = c.trajectories[-1], target_position(c.targets[-1])
     assert traj.joint_names == names and len(traj.points) == 1 and len(traj.points[0].positions) == 7
     assert traj.points[0].time_from_start.nanosec == 50_000_000
-    reached = ee_position(np.array(traj.points[0].positions))
-    assert np.linalg.norm(reached - target) < 2e-3, "the IK solution reaches the Cartesian target"
+    q_cmd = np.array(traj.points[0].positions)
+    assert np.linalg.norm(ee_position(q_cmd) - target) < 1e-6, "the command is the plan's next row (no IK)"
+    assert np.all(np.abs(q_cmd - Q_HOME) <= JOINT_VELOCITY_LIMITS * 0.05 + 1e-9), "within the joint velocity limits"
+    assert np.abs(q_cmd - Q_HOME).max() > 1e-3, "and moving"
 
 
 def test_configure_fails_on_missing_or_corrupt_model(client, tmp_path):

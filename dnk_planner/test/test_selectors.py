@@ -1,4 +1,4 @@
-"""Selectors: geometric score terms and margin rejection; critic/classifier pick their model's max."""
+"""Selectors: whole-arm geometric score terms, margin and limit rejection; critic/classifier pick their model's max."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from arm_testing import Q_HOME, arm_clearance, ee_positions, goal_context
 from planner_testing import OPSET, save_graph, write_linear_critic
 from onnx import TensorProto, helper, numpy_helper
 
@@ -16,82 +17,118 @@ from dnk_planner.core.manifest import (
     ActionSpec, ColumnSpec, FixedSpec, ModelManifest, NormalizerSpec, TensorSpec, load_model, read_manifest,
     save_manifest, sha256_file,
 )
+from dnk_planner.core.arm_geometry import SPHERE_LINK_NAMES, collision_spheres
+from dnk_planner.core.kinematics import link_frames
 from dnk_planner.core.selectors import ClassifierSelector, CriticSelector, GeometricSelector
 
-START = np.array([0.0, 0.0, 0.0])
-GOAL = np.array([1.0, 0.0, 0.0])
 H = 11
+CTX = goal_context((0.0, 0.3, -0.1))
+GOAL = CTX["goal"]
 
 
-def arm_candidates(*paths: np.ndarray) -> np.ndarray:
-    """Stack (H, 3) paths into (N, H, 6) raw arm candidates with the goal columns filled."""
-    pos = np.stack(paths).astype(np.float32)
-    return np.concatenate([pos, np.broadcast_to(GOAL, pos.shape).astype(np.float32)], axis=-1)
+def arm_candidates(*q_paths: np.ndarray) -> np.ndarray:
+    """Stack (H, 7) joint paths into (N, H, 17) raw arm candidates with goal and goal_q filled."""
+    q = np.stack(q_paths).astype(np.float32)
+    ctx_cols = np.r_[GOAL, CTX["goal_q"]].astype(np.float32)
+    return np.concatenate([q, np.broadcast_to(ctx_cols, q.shape[:2] + (10,))], axis=-1)
 
 
-def line(end: np.ndarray = GOAL, bump: float = 0.0) -> np.ndarray:
+def joint_line(end: np.ndarray | None = None, start: np.ndarray = Q_HOME, bump: float = 0.0, joint: int = 1) -> np.ndarray:
+    """Straight joint path start -> end (default goal_q) in H rows, `joint` bent by `bump` rad mid-way."""
+    end = CTX["goal_q"] if end is None else end
     t = np.linspace(0.0, 1.0, H)[:, None]
-    return START + t * (end - START) + bump * np.sin(np.pi * t) * np.array([0.0, 1.0, 0.0])
+    return start + t * (end - start) + bump * np.sin(np.pi * t) * np.eye(7)[joint - 1]
 
 
 def ctx(obstacles: ObstacleSet | None = None) -> Context:
-    return Context({"ee_position": START, "goal": GOAL}, obstacles)
+    return Context(CTX, obstacles)
 
 
-def test_candidate_through_obstacle_is_rejected_detour_is_not() -> None:
-    obs = ObstacleSet.from_shapes(spheres=[("ball", (0.5, 0.0, 0.0), 0.1)])
-    sel = GeometricSelector(GeometricScoreConfig(safety_margin_m=0.05))
-    s = sel.score(arm_candidates(line(), line(bump=0.3)), ctx(obs))
+def slow(cfg: GeometricScoreConfig = GeometricScoreConfig(), **kw) -> GeometricSelector:
+    """Selector with a long waypoint period, so the test paths stay inside the joint velocity limits."""
+    return GeometricSelector(cfg.model_copy(update={"dt": 1.0, **kw}))
+
+
+def test_wrist_through_a_sphere_is_rejected_though_the_end_effector_clears_it() -> None:
+    path = joint_line()
+    frames = link_frames(path)
+    wrist = collision_spheres(frames)[H // 2, list(SPHERE_LINK_NAMES).index("spherical_wrist_1_link")]
+    ball = ObstacleSet.from_shapes(spheres=[("ball", tuple(wrist), 0.03)])
+    ee_clearance = ball.signed_distance(ee_positions(path)).min()
+    assert ee_clearance > 0.05  # the end-effector path alone passes well clear of the ball
+    assert arm_clearance(path, ball).min() < 0  # but the wrist goes through it
+    detour = joint_line(bump=-0.8, joint=2)  # the shoulder lifts the arm over it
+    assert arm_clearance(detour[1:], ball).min() > 0.03
+    s = slow(safety_margin_m=0.03).score(arm_candidates(path, detour), ctx(ball))
     assert s[0] == -np.inf and np.isfinite(s[1])
 
 
-def test_margin_boundary_and_row0_exempt() -> None:
-    obs = ObstacleSet.from_shapes(boxes=[("wall", (0.5, 0.2, 0.0), (0, 0, 0, 1), (0.2, 0.2, 0.2))])
-    sel = GeometricSelector(GeometricScoreConfig(safety_margin_m=0.05))
-    # the straight line passes 0.1 m from the wall face (outside the 0.05 m margin): accepted
-    near = line() + np.array([0.0, 0.06, 0.0])  # 0.04 m from the face: inside the margin
-    s = sel.score(arm_candidates(line(), near), ctx(obs))
-    assert np.isfinite(s[0]) and s[1] == -np.inf
-    # the current position (row 0) inside the margin does not by itself reject a plan leaving it
-    start_in = line()
-    start_in[0] = [0.5, 0.06, 0.0]
-    start_in[1] = [0.5, -0.1, 0.0]
-    assert np.isfinite(sel.score(arm_candidates(start_in), ctx(obs))[0])
+def test_clearance_matches_the_reference_fk_and_margin_boundary_is_exact() -> None:
+    path = joint_line()
+    probe = ee_positions(path[H // 2]) + np.array([0.0, 0.0, 0.25])
+    tiny = ObstacleSet.from_shapes(spheres=[("p", tuple(probe), 0.01)])
+    clear = arm_clearance(path[1:], tiny).min()  # rows 1..H-1, independent of the selector's kernel
+    for margin, accepted in ((clear - 1e-3, True), (clear + 1e-3, False)):
+        s = slow(safety_margin_m=margin).score(arm_candidates(path), ctx(tiny))
+        assert np.isfinite(s[0]) == accepted
+    # the measured state (row 0) inside the margin does not by itself reject a plan leaving it
+    leaving = joint_line(end=Q_HOME + np.r_[0.0, 0.6, 0.0, 0.0, 0.0, 0.0, 0.0])
+    at_start = next(o for o in (ObstacleSet.from_shapes(spheres=[("p", tuple(ee_positions(Q_HOME) + [0, 0, dz]), 0.01)])
+                                for dz in np.arange(0.12, 0.0, -0.005))
+                    if 0.0 < arm_clearance(Q_HOME, o) < 0.03)
+    assert arm_clearance(leaving[1:], at_start).min() > 0.03
+    assert np.isfinite(slow(safety_margin_m=0.03).score(arm_candidates(leaving), ctx(at_start))[0])
+
+
+def test_joint_position_and_velocity_limits_reject() -> None:
+    ok = joint_line()
+    beyond = ok.copy()
+    beyond[5, 1] = 2.3  # joint_2 past its 2.24 rad limit at a planned row
+    fast = ok.copy()
+    fast[1:, 0] += 0.08  # a 0.08 rad step of joint_1 in 0.05 s: 1.6 rad/s > 1.3963
+    s = GeometricSelector(GeometricScoreConfig(dt=0.05)).score(arm_candidates(beyond, fast), ctx())
+    assert np.all(s == -np.inf)
+    assert np.isfinite(slow().score(arm_candidates(ok), ctx())[0])
 
 
 def test_clearance_reward_saturates() -> None:
-    obs = ObstacleSet.from_shapes(spheres=[("ball", (0.5, -1.0, 0.0), 0.1)])
-    cfg = GeometricScoreConfig(safety_margin_m=0.0, clearance_saturation_m=0.5, w_effort=0.0, w_progress=0.0)
-    s = GeometricSelector(cfg).score(arm_candidates(line(), line() + [0, -0.7, 0], line() + [0, 2.0, 0]), ctx(obs))
-    # far-away path earns the full saturated reward on the H-1 planned points; the near one less
-    assert s[0] == pytest.approx(0.5 * (H - 1))
-    assert s[1] < s[0]
-    assert s[2] == pytest.approx(s[0])
+    far = ObstacleSet.from_shapes(spheres=[("ball", (0.0, 0.0, 3.0), 0.1)])
+    near = ObstacleSet.from_shapes(spheres=[("ball", tuple(ee_positions(Q_HOME) + [0, 0, 0.3]), 0.05)])
+    cfg = GeometricScoreConfig(safety_margin_m=0.0, clearance_saturation_m=0.2, w_effort=0.0, w_progress=0.0)
+    path = arm_candidates(joint_line())
+    assert slow(cfg).score(path, ctx(far))[0] == pytest.approx(0.2 * (H - 1))
+    assert slow(cfg).score(path, ctx(near))[0] < 0.2 * (H - 1)
+    assert slow(cfg).score(path, ctx())[0] == pytest.approx(0.2 * (H - 1))
 
 
 def test_effort_penalizes_jerky_paths() -> None:
-    cfg = GeometricScoreConfig(w_clearance=0.0, w_progress=0.0, w_effort=1.0, dt=0.1)
-    jerky = line().copy()
-    jerky[1::2, 2] += 0.05
-    s = GeometricSelector(cfg).score(arm_candidates(line(), jerky), ctx())
-    v = np.diff(line(), axis=0) / 0.1
-    assert s[0] == pytest.approx(-np.mean(np.sum(v**2, axis=-1)), rel=1e-5)  # straight line: zero acceleration
+    cfg = GeometricScoreConfig(w_clearance=0.0, w_progress=0.0, w_effort=1.0)
+    jerky = joint_line().copy()
+    jerky[1::2, 3] += 0.05
+    s = slow(cfg).score(arm_candidates(joint_line(), jerky), ctx())
+    p = ee_positions(joint_line())
+    v, a = np.diff(p, axis=0), np.diff(p, n=2, axis=0)
+    expected = -(np.mean(np.sum(v**2, axis=-1)) + np.mean(np.sum(a**2, axis=-1)))  # dt = 1 s
+    assert s[0] == pytest.approx(expected, rel=1e-4)
     assert s[1] < s[0]
 
 
 def test_progress_prefers_ending_closer_to_goal() -> None:
     cfg = GeometricScoreConfig(w_clearance=0.0, w_effort=0.0, w_progress=2.0)
-    s = GeometricSelector(cfg).score(arm_candidates(line(), line(end=np.array([0.5, 0.0, 0.0]))), ctx())
-    np.testing.assert_allclose(s, [2.0 * 1.0, 2.0 * 0.5], rtol=1e-6)
+    half = Q_HOME + 0.5 * (CTX["goal_q"] - Q_HOME)
+    s = slow(cfg).score(arm_candidates(joint_line(), joint_line(end=half)), ctx())
+    start = np.linalg.norm(ee_positions(Q_HOME) - GOAL)
+    ends = [np.linalg.norm(ee_positions(CTX["goal_q"]) - GOAL), np.linalg.norm(ee_positions(half) - GOAL)]
+    np.testing.assert_allclose(s, [2.0 * (start - e) for e in ends], rtol=1e-4, atol=1e-5)
+    assert s[0] > s[1]
 
 
-def test_geometric_needs_goal_and_ee_column(tmp_path: Path, identity_student: Path) -> None:
+def test_geometric_needs_goal_and_q_column(tmp_path: Path, identity_student: Path) -> None:
     with pytest.raises(ValueError, match="'goal'"):
-        GeometricSelector().score(arm_candidates(line()), Context({"ee_position": START}))
-    m = read_manifest(identity_student)
-    bad = m.model_copy(update={"columns": [ColumnSpec(name="obs", dim=6)]})
-    with pytest.raises(ValueError, match="'ee_position'"):
-        GeometricSelector().bind(bad)
+        GeometricSelector().score(arm_candidates(joint_line()), Context({"q": Q_HOME}))
+    m = read_manifest(identity_student)  # an end-effector-only layout: refused, it cannot place the arm
+    with pytest.raises(ValueError, match="whole-arm clearance.*column 'q'"):
+        GeometricSelector().bind(m)
 
 
 # --- locomotion-style student + critic / classifier --------------------------------------

@@ -3,9 +3,9 @@
 Chain, joint limits and the fixed end-effector transform are taken from the
 project's table ../shared/reference/kinova_gen3.md (ros2_kortex URDF
 convention: each joint = origin xyz, origin rpy, then a rotation q about local z).
-The planner works in Cartesian space; this module turns joint states into the
-end-effector position it conditions on, and Cartesian waypoints back into joints
-for the joint trajectory controller.
+Arm plans are joint trajectories: this module places the arm for them (FK), solves the
+goal configuration once per goal (IK), and holds the joint limits the plans must respect;
+`arm_geometry.arm_planes` is the same chain, vectorized for whole candidate batches.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ NUM_JOINTS = 7
 # Position limits (rad); continuous joints 1, 3, 5, 7 are unbounded (kinova_gen3.md).
 JOINT_LOWER = np.array([-np.inf, -2.24, -np.inf, -2.57, -np.inf, -2.09, -np.inf])
 JOINT_UPPER = -JOINT_LOWER
+CONTINUOUS = ~np.isfinite(JOINT_UPPER)
+# Joint velocity limits (rad/s), URDF = MoveIt config (kinova_gen3.md): what ros2_kortex enforces.
+JOINT_VELOCITY_LIMITS = np.array([1.3963, 1.3963, 1.3963, 1.3963, 1.2218, 1.2218, 1.2218])
 # Point on the joint-1 axis at joint-2 height (0.15643 + 0.12838 m): the centre of the
 # reachable sphere (reach about 0.9 m), independent of q1.
 SHOULDER_POSITION = np.array([0.0, 0.0, 0.15643 + 0.12838])
@@ -38,6 +41,20 @@ SHOULDER_POSITION = np.array([0.0, 0.0, 0.15643 + 0.12838])
 # Kortex "Home" (0, 15, 180, 230, 0, 55, 90 deg: elbow bent, wrist down) joint_1..joint_7, rad:
 # the simulator's start configuration and the arm of the node tests and benchmarks.
 HOME_POSITIONS = (0.0, 0.2618, 3.1416, -2.2689, 0.0, 0.9599, 1.5708)
+
+
+def wrap_to_pi(q: np.ndarray) -> np.ndarray:
+    """Continuous joints wrapped to [-pi, pi) as kortex_driver reports them; the others unchanged."""
+    q = np.asarray(q, dtype=np.float64)
+    return np.where(CONTINUOUS, (q + np.pi) % (2.0 * np.pi) - np.pi, q)
+
+
+def unwrap_near(q: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """`q` with each continuous joint moved by whole turns to lie within pi of `reference`, so a
+    joint command never asks for a 2 pi swing between a wrapped measurement and an unwrapped plan."""
+    q = np.asarray(q, dtype=np.float64)
+    ref = np.asarray(reference, dtype=np.float64)
+    return np.where(CONTINUOUS, ref + wrap_to_pi(q - ref), q)
 
 
 def _origin_transform(xyz: tuple[float, float, float], rpy: tuple[float, float, float]) -> np.ndarray:

@@ -44,7 +44,8 @@ class Decision:
     scores: np.ndarray          # (N,) float64, -inf = rejected
     best_index: int
     feasible: bool
-    timing: dict[str, float] = field(default_factory=dict)  # prior_ms, inference_ms, scoring_ms, total_ms
+    # prior_ms, inference_ms, scoring_ms, total_ms (+ the selector's split, e.g. fk_ms, clearance_ms)
+    timing: dict[str, float] = field(default_factory=dict)
 
 
 class Planner:
@@ -153,6 +154,7 @@ class Planner:
             "inference_ms": (t2 - t1) * 1e3,
             "scoring_ms": (t3 - t2) * 1e3,
             "total_ms": (t3 - t0) * 1e3,
+            **getattr(self.selector, "timing", {}),  # the selector's own split of scoring_ms
         }
         return Decision(action, trajectory, candidates, scores, best, feasible, timing)
 

@@ -8,17 +8,23 @@ and refuse incompatible student/selector pairs at start-up, not mid-run.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from dnk_planner.core.arm_geometry import SPHERE_RADII, arm_planes
 from dnk_planner.core.config import GeometricScoreConfig
+from dnk_planner.core.kinematics import JOINT_LOWER, JOINT_UPPER, JOINT_VELOCITY_LIMITS
 from dnk_planner.core.manifest import ModelManifest
 from dnk_planner.core.onnx_runtime import OnnxModel
 from dnk_planner.core.normalizer import Normalizer
 
 if TYPE_CHECKING:
     from dnk_planner.core.planner import Context
+
+
+_LIMIT_TOLERANCE = 1e-5  # rad: float32 round-off on joint values of a few rad
 
 
 class Selector(Protocol):
@@ -38,38 +44,52 @@ def _require_column(manifest: ModelManifest, name: str, dim: int, who: str) -> s
 
 
 class GeometricSelector:
-    """Arm scoring: clearance reward - effort penalty + goal progress; margin violations -> -inf.
+    """Arm scoring on joint-space plans: whole-arm clearance reward - effort penalty + goal progress.
 
-    Uses the `ee_position` column; the goal comes from the context key `goal`. Row 0
-    is the measured current position, so only rows 1..H-1 (the planned points) are
-    checked against the margin: otherwise an arm already inside the margin could
-    never be planned out of it.
+    Each candidate row carries the joint positions (`q` column, rad). Every row is placed by
+    batched FK (`arm_geometry.arm_planes`): the collision spheres of every moving link and the
+    end effector. A candidate is rejected (-inf) when any planned row (1..H-1; row 0 is the
+    measured state) brings any link sphere inside the safety margin of an obstacle, leaves the
+    joint position limits, or needs more than the joint velocity limits between rows (row 0 to 1
+    included). The reward sums each planned row's saturating whole-arm clearance; effort and
+    progress are those of the end-effector path. The goal comes from the context key `goal` (m).
+    `timing` holds the FK and clearance share of the last call (ms).
     """
 
     def __init__(self, config: GeometricScoreConfig | None = None) -> None:
         self.config = config or GeometricScoreConfig()
-        self._ee = slice(0, 3)  # documented arm layout; bind() resolves it from the manifest
+        self._q = slice(0, 7)  # bind() resolves it from the manifest
+        self.timing: dict[str, float] = {}
 
     def bind(self, manifest: ModelManifest) -> None:
-        self._ee = _require_column(manifest, "ee_position", 3, "GeometricSelector")
+        self._q = _require_column(manifest, "q", 7, "GeometricSelector (whole-arm clearance needs joint plans)")
 
     def score(self, candidates: np.ndarray, ctx: Context) -> np.ndarray:
         cfg = self.config
         goal = ctx.values.get("goal")
         if goal is None:
             raise ValueError("GeometricSelector needs context key 'goal' (3,) m. Fix: pass it in Context.values.")
-        # One copy into (x, y, z) planes of shape (N, H): every term below is elementwise on planes.
-        p = np.ascontiguousarray(np.moveaxis(candidates[..., self._ee], -1, 0))       # (3, N, H)
+        t0 = time.perf_counter()
+        q = candidates[..., self._q]                                              # (N, H, 7)
+        n, h = q.shape[:2]
+        centers, ee = arm_planes(np.swapaxes(q, 0, 1))                            # (3, S, H*N), (3, H*N)
+        t1 = time.perf_counter()
         if ctx.obstacles is None or ctx.obstacles.is_empty:
-            clearance = np.full(p.shape[1:], cfg.clearance_saturation_m, dtype=p.dtype)
+            clearance = np.full((n, h), cfg.clearance_saturation_m, dtype=q.dtype)
         else:
-            clearance = ctx.obstacles.min_signed_distance_planes(p)
-            clearance -= cfg.safety_margin_m
-        clearance = clearance[:, 1:]  # planned points only
-        rejected = (clearance < 0.0).any(axis=1)
+            d = ctx.obstacles.min_signed_distance_planes(centers)                 # (S, H*N)
+            d -= self._radii(d.dtype)[:, None]
+            clearance = d.min(axis=0).reshape(h, n).T - cfg.safety_margin_m       # (N, H)
+        t2 = time.perf_counter()
+        clearance = clearance[:, 1:]
+        dq = np.abs(np.diff(q, axis=1)) / cfg.dt
+        rejected = ((clearance < 0.0).any(axis=1)
+                    | (q[:, 1:] < self._lower(q.dtype)).any(axis=(1, 2)) | (q[:, 1:] > self._upper(q.dtype)).any(axis=(1, 2))
+                    | (dq > self._vmax(q.dtype)).any(axis=(1, 2)))
         reward = np.minimum(clearance, cfg.clearance_saturation_m).sum(axis=1)
 
-        # mean |v|^2 + mean |a|^2 with v, a by finite differences (dt folded into the constants)
+        p = ee.reshape(3, h, n).transpose(0, 2, 1)                                # (3, N, H)
+        # mean |v|^2 + mean |a|^2 of the end effector, v, a by finite differences (dt folded in)
         v = p[:, :, 1:] - p[:, :, :-1]
         a = v[:, :, 1:] - v[:, :, :-1]
         effort = np.square(v).sum(axis=(0, 2)) / (cfg.dt**2 * max(v.shape[2], 1))
@@ -81,7 +101,25 @@ class GeometricSelector:
         s = cfg.w_clearance * reward - cfg.w_effort * effort + cfg.w_progress * progress
         s = s.astype(np.float64)
         s[rejected] = -np.inf
+        self.timing = {"fk_ms": (t1 - t0) * 1e3, "clearance_ms": (t2 - t1) * 1e3}
         return s
+
+    # Limits in the candidates' dtype, with a tolerance of float32 round-off on values ~3 rad.
+    @staticmethod
+    def _radii(dtype: np.dtype) -> np.ndarray:
+        return SPHERE_RADII.astype(dtype)
+
+    @staticmethod
+    def _lower(dtype: np.dtype) -> np.ndarray:
+        return (JOINT_LOWER - _LIMIT_TOLERANCE).astype(dtype)
+
+    @staticmethod
+    def _upper(dtype: np.dtype) -> np.ndarray:
+        return (JOINT_UPPER + _LIMIT_TOLERANCE).astype(dtype)
+
+    @staticmethod
+    def _vmax(dtype: np.dtype) -> np.ndarray:
+        return (JOINT_VELOCITY_LIMITS * (1.0 + 1e-4)).astype(dtype)
 
 
 class CriticSelector:

@@ -214,12 +214,14 @@ class PlannerClient(BackgroundNode):
     def lifecycle_state(self) -> int:
         return self.call(self._get_state, GetState.Request()).current_state.id
 
-    def set_goal(self, position: Sequence[float], tolerance: float = 0.01,
-                 frame: str = "base_link") -> SetGoal.Response:
-        req = SetGoal.Request(position_tolerance=float(tolerance))
+    def set_goal(self, position: Sequence[float], tolerance: float = 0.01, frame: str = "base_link",
+                 orientation_xyzw: Sequence[float] | None = None) -> SetGoal.Response:
+        """Position goal keeping the current tool orientation, or a full pose with `orientation_xyzw`."""
+        req = SetGoal.Request(position_tolerance=float(tolerance), track_orientation=orientation_xyzw is not None)
         req.goal.header.frame_id = frame
         req.goal.pose.position.x, req.goal.pose.position.y, req.goal.pose.position.z = (float(v) for v in position)
-        req.goal.pose.orientation.w = 1.0
+        (req.goal.pose.orientation.x, req.goal.pose.orientation.y, req.goal.pose.orientation.z,
+         req.goal.pose.orientation.w) = (float(v) for v in (orientation_xyzw or (0.0, 0.0, 0.0, 1.0)))
         return self.call(self._set_goal, req)
 
     def publish_obstacles(self, obstacles: Iterable[Obstacle], frame: str = "base_link") -> None:

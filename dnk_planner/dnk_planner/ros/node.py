@@ -1,20 +1,24 @@
 """ROS 2 front end of the planner core: a lifecycle node that commands a Kinova Gen3.
 
 configure -> load and validate the student (ModelContractError fails the transition with
-the reason), activate -> start the control timer. Every cycle: joint states -> forward
-kinematics -> `Planner.plan` (the one planning code path) -> Cartesian target (+ the
-controller bridge's command), PlannerStatus, /diagnostics and throttled RViz markers.
-Nothing a message carries may crash the loop: bad messages are dropped and counted.
+the reason), activate -> start the control timer. A goal is accepted with its joint
+configuration (IK once, keeping the current tool orientation unless the request asks for its
+own). Every cycle: joint states -> `Planner.plan` on the joint-space context (the one planning
+code path, whole-arm clearance) -> the plan's next row to the controller bridge (+ its Cartesian
+pose on /dnk/target_pose), PlannerStatus, /diagnostics and throttled RViz markers. Nothing a
+message carries may crash the loop: bad messages are dropped and counted. Every stop path
+(hold, deactivate, cleanup, shutdown, error, SIGINT/SIGTERM, and a watchdog when commands stop)
+sends the bridge's stop command: the real twist controller has no timeout.
 """
 from __future__ import annotations
 
 import math
 import sys
+import threading
 import time
 from collections import deque
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point, PoseStamped
 from rclpy.lifecycle import Node, State, TransitionCallbackReturn
@@ -27,13 +31,15 @@ from dnk_msgs.srv import SetGoal
 from dnk_planner.ros import topics
 from dnk_planner.ros.controller_bridge import ArmState, ControllerBridge, pose_stamped
 from dnk_planner.core import Context, Planner
-from dnk_planner.core.geometry import ObstacleSet, quat_to_matrix, matrix_to_quat
-from dnk_planner.core.kinematics import SHOULDER_POSITION, forward_kinematics
+from dnk_planner.core.arm_geometry import SPHERE_RADII, arm_planes
+from dnk_planner.core.geometry import ObstacleSet, matrix_to_quat, quat_to_matrix
+from dnk_planner.core.kinematics import SHOULDER_POSITION, forward_kinematics, solve_ik, unwrap_near
 from dnk_planner.core.manifest import ModelContractError, load_model
+from dnk_planner.core.selectors import GeometricSelector
 from dnk_planner.ros.node_config import NodeConfig
 from dnk_planner.ros.params import ParameterConfigError, declare_parameters, read_config
-from dnk_planner.ros.spin import spin_until_shutdown
-from dnk_planner.core.selectors import GeometricSelector
+from dnk_planner.ros.spin import init, spin_until_shutdown
+
 
 class LatencyStats:
     """Rolling decision-latency statistics for PlannerStatus (last 1000 cycles)."""
@@ -99,6 +105,7 @@ class PlannerNode(Node):
         self.model_id = f"{manifest.model_id}:{manifest.onnx_sha256[:12]}"
         self.bridge = ControllerBridge(cfg)
         self._create_entities()
+        self._start_watchdog()
         self.get_logger().info(
             f"configured: model {self.model_id}, {cfg.num_candidates} candidates, H={manifest.horizon}, "
             f"{cfg.rate_hz:g} Hz, mode {cfg.controller_mode}, provider {student.provider}")
@@ -117,19 +124,54 @@ class PlannerNode(Node):
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
-        self._stop_timer()
+        self.stop("cleaned up")
         self._destroy_entities()
         self.planner = None
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
-        self._stop_timer()
+        self.stop("shut down")
         self._destroy_entities()
         return TransitionCallbackReturn.SUCCESS
 
     def on_error(self, state: State) -> TransitionCallbackReturn:
-        self._stop_timer()
+        self.stop("lifecycle error")
         return TransitionCallbackReturn.SUCCESS
+
+    def stop(self, why: str) -> None:
+        """Every stop path: no more cycles, no watchdog, and the stop command on the wire."""
+        self._stop_timer()
+        self._stop_watchdog()
+        if self._entities:
+            self._send_hold(why)
+
+    # ------------------------------------------------------------------ watchdog
+    def _start_watchdog(self) -> None:
+        """Twist mode only: a thread (not a timer: it must run while a cycle is stuck) that sends a zero
+        twist when no command went out for `twist_watchdog_s`, once per lapse."""
+        self._stop_watchdog()
+        if self.bridge.mode != "twist":
+            return
+        self._watchdog_stop = threading.Event()
+        self._watchdog = threading.Thread(target=self._watch, name="dnk_twist_watchdog", daemon=True)
+        self._watchdog.start()
+
+    def _stop_watchdog(self) -> None:
+        if getattr(self, "_watchdog", None) is not None:
+            self._watchdog_stop.set()
+            self._watchdog.join(timeout=1.0)
+        self._watchdog = None
+
+    def _watch(self) -> None:
+        limit = self.config.twist_watchdog_s
+        while not self._watchdog_stop.wait(min(0.02, limit / 3)):
+            if time.monotonic() - self._last_command > limit and not self._stopped:
+                try:
+                    self.pub_command.publish(self.bridge.hold(None))
+                    self.watchdog_stops += 1
+                    self._stopped = True
+                except Exception:  # noqa: BLE001 - context shutting down: nothing left to stop
+                    return
 
     # ------------------------------------------------------------------ set-up helpers
     def _create_entities(self) -> None:
@@ -174,10 +216,17 @@ class PlannerNode(Node):
         self.q_stamp = -math.inf                 # time.monotonic() of the last good joint state
         self._arm: ArmState | None = None         # kinematic state of the last good joint state
         self.goal: np.ndarray | None = None
+        self.goal_q: np.ndarray | None = None
         self.goal_rotation: np.ndarray | None = None
+        self._ee_prev: tuple[float, np.ndarray] | None = None   # (stamp, position) of the last cycle
+        self.ee_speed = math.nan
+        self._settled_since: float | None = None
+        self._last_command = time.monotonic()                   # for the twist watchdog
+        self._stopped = True                                    # the last command was a stop command
+        self.watchdog_stops = 0
         self.goal_tolerance = self.config.goal_tolerance_m if self.config else 0.01
         self.obstacles = ObstacleSet.empty()
-        self.prev_plan: np.ndarray | None = None  # (H, 3) planned positions of the last decision
+        self.prev_plan: np.ndarray | None = None  # (H, 7) joint plan of the last decision
         self.prev_plan_step = 0
         self.cycles = 0
         self.deadline_misses = 0
@@ -196,16 +245,18 @@ class PlannerNode(Node):
     # ------------------------------------------------------------------ inputs
     def _on_joint_state(self, msg: JointState) -> None:
         try:
-            q = np.empty(7)
+            q = np.full(7, np.nan)
             if len(msg.position) != len(msg.name):
                 raise ValueError(f"{len(msg.name)} names but {len(msg.position)} positions")
-            seen = 0
+            seen: set[int] = set()
             for name, value in zip(msg.name, msg.position):
                 i = self._joint_index.get(name)
                 if i is not None:
+                    if i in seen:
+                        raise ValueError(f"joint '{name}' appears twice")
                     q[i] = value
-                    seen += 1
-            if seen != 7:
+                    seen.add(i)
+            if len(seen) != 7:
                 raise ValueError(f"expected joints {self.config.joint_names}, got {list(msg.name)} "
                                  "(check the 'joint_prefix' parameter)")
             if not np.all(np.isfinite(q)):
@@ -218,17 +269,22 @@ class PlannerNode(Node):
         self.q_stamp = time.monotonic()
 
     def _on_goal_pose(self, msg: PoseStamped) -> None:
-        ok, why = self._accept_goal(msg, self.config.goal_tolerance_m)
+        ok, why = self._accept_goal(msg, self.config.goal_tolerance_m, track_orientation=False)
         if not ok:
             self.get_logger().warn(f"rejected /goal_pose: {why}")
 
     def _on_set_goal(self, request: SetGoal.Request, response: SetGoal.Response) -> SetGoal.Response:
-        response.accepted, response.message = self._accept_goal(request.goal, request.position_tolerance)
+        response.accepted, response.message = self._accept_goal(request.goal, request.position_tolerance,
+                                                                request.track_orientation)
         if not response.accepted:
             self.get_logger().warn(f"rejected SetGoal: {response.message}")
         return response
 
-    def _accept_goal(self, msg: PoseStamped, tolerance: float) -> tuple[bool, str]:
+    def _accept_goal(self, msg: PoseStamped, tolerance: float, track_orientation: bool) -> tuple[bool, str]:
+        """Validate the goal and solve its joint configuration once (the plans' target).
+
+        Position-only goals keep the tool orientation of the moment the goal arrives; with
+        `track_orientation` the goal's quaternion is the target orientation."""
         cfg = self.config
         p = msg.pose.position
         o = msg.pose.orientation
@@ -244,15 +300,26 @@ class PlannerNode(Node):
         elif np.linalg.norm(goal - SHOULDER_POSITION) > cfg.workspace_radius_m:
             reason = (f"goal {np.round(goal, 3).tolist()} m is {np.linalg.norm(goal - SHOULDER_POSITION):.3f} m "
                       f"from the shoulder, beyond the reachable workspace ({cfg.workspace_radius_m} m)")
+        elif track_orientation and not 0.5 < np.linalg.norm(quat) < 1.5:
+            reason = f"track_orientation is set but the goal quaternion {np.round(quat, 3).tolist()} is not a rotation"
+        elif self.q is None:
+            reason = "no joint states yet: the goal configuration is solved from the arm's current state"
+        if reason is None:
+            current = forward_kinematics(self.q)[:3, :3]
+            rotation = quat_to_matrix(quat) if track_orientation else current
+            ik = solve_ik(goal, self.q, rotation)
+            if not ik.converged:
+                reason = (f"goal {np.round(goal, 3).tolist()} m is not reachable with the requested orientation "
+                          f"(IK residual {ik.position_error * 1e3:.1f} mm, {np.degrees(ik.rotation_error):.1f} deg)")
         if reason is not None:
             self.dropped["goals"] += 1
             return False, reason
-        norm = float(np.linalg.norm(quat))
-        self.goal = goal
-        self.goal_rotation = quat_to_matrix(quat / norm) if norm > 1e-6 else None
+        self.goal, self.goal_q, self.goal_rotation = goal, ik.q, rotation
         self.goal_tolerance = tolerance
         self.prev_plan = None
-        self.get_logger().info(f"goal accepted: {np.round(goal, 3).tolist()} m (tolerance {tolerance} m)")
+        self._settled_since = None
+        self.get_logger().info(f"goal accepted: {np.round(goal, 3).tolist()} m (tolerance {tolerance} m"
+                               f"{', orientation tracked' if track_orientation else ''})")
         return True, "ok"
 
     def _on_obstacles(self, msg: ObstacleArray) -> None:
@@ -274,83 +341,115 @@ class PlannerNode(Node):
         except Exception as err:  # noqa: BLE001 - the loop must survive anything a cycle raises
             self.state, self.message = PlannerStatus.FAULT, f"cycle error: {type(err).__name__}: {err}"
             self.get_logger().error(self.message, throttle_duration_sec=1.0)
-        self._publish_status()
-        if self.planner is not None:
-            self.planner.prefetch()  # next cycle's prior noise, drawn after this cycle's outputs are out
+        try:
+            self._publish_status()
+            if self.planner is not None:
+                self.planner.prefetch()  # next cycle's prior noise, drawn after this cycle's outputs are out
+        except Exception as err:  # noqa: BLE001 - e.g. the context going down under a SIGINT
+            self.get_logger().error(f"status error: {type(err).__name__}: {err}", throttle_duration_sec=1.0)
 
     def _step(self) -> None:
         cfg = self.config
+        t_start = time.perf_counter()
         if self.q is None or time.monotonic() - self.q_stamp > cfg.stale_joint_state_timeout_s:
             age = time.monotonic() - self.q_stamp
             self._send_hold("no joint states yet" if self.q is None else
                             f"joint states stale ({age:.2f} s > {cfg.stale_joint_state_timeout_s} s)")
             return
-        pose = forward_kinematics(self.q)
-        arm = ArmState(q=self.q, ee_position=pose[:3, 3].copy(), ee_rotation=pose[:3, :3].copy())
+        q = self.q
+        pose = forward_kinematics(q)
+        arm = ArmState(q=q, ee_position=pose[:3, 3].copy(), ee_rotation=pose[:3, :3].copy())
         self._arm = arm
+        self._update_speed(arm.ee_position)
         if self.goal is None:
             self.state, self.message = PlannerStatus.IDLE, "waiting for a goal"
             return
-        target_rotation = self.goal_rotation if self.goal_rotation is not None else arm.ee_rotation
-        if np.linalg.norm(self.goal - arm.ee_position) <= self.goal_tolerance:
-            self.state, self.message = PlannerStatus.GOAL_REACHED, "end effector within goal tolerance"
-            self._publish_target(self.goal, target_rotation, arm)
+        if self._settled(arm):
+            self._send_hold("goal reached: end effector settled within the goal tolerance", PlannerStatus.GOAL_REACHED)
             return
 
-        decision = self.planner.plan(Context(values={"ee_position": arm.ee_position, "goal": self.goal},
+        # goal_q's continuous joints are re-expressed next to the measurement (reported wrapped to
+        # [-pi, pi]), so a wrap of the measurement never turns into a full-turn plan
+        goal_q = unwrap_near(self.goal_q, q)
+        decision = self.planner.plan(Context(values={"q": q, "goal": self.goal, "goal_q": goal_q},
                                              obstacles=self.obstacles))
         ms = decision.timing["total_ms"]
         self.last_latency_ms = ms
         self.latency.add(ms)
         self.best_score = float(decision.scores[decision.best_index]) if decision.feasible else -math.inf
         self._maybe_publish_markers(decision)
+        cycle_ms = (time.perf_counter() - t_start) * 1e3  # everything in the cycle counts, not only the decision
 
-        if ms > cfg.decision_deadline_ms:
+        if cycle_ms > cfg.decision_deadline_ms:
             self.deadline_misses += 1
             if self.prev_plan is not None and self.prev_plan_step + 1 < len(self.prev_plan):
                 # The late decision is stale; keep moving along the plan we already trust.
                 self.prev_plan_step += 1
                 self.state = PlannerStatus.ACTIVE
-                self.message = f"deadline miss ({ms:.2f} ms > {cfg.decision_deadline_ms:.2f} ms): previous plan step"
-                self._publish_target(self.prev_plan[self.prev_plan_step], target_rotation, arm)
+                self.message = f"deadline miss ({cycle_ms:.2f} ms > {cfg.decision_deadline_ms:.2f} ms): previous plan step"
+                self._command(self.prev_plan[self.prev_plan_step], arm)
                 return
         if not decision.feasible:
             self.prev_plan = None
-            self._send_hold(f"all {len(decision.scores)} candidates violate the "
-                            f"{cfg.safety_margin_m} m safety margin")
+            self._send_hold(f"all {len(decision.scores)} candidates violate the {cfg.safety_margin_m} m safety "
+                            "margin or the joint limits")
             return
-        self.prev_plan = decision.trajectory[:, :3].copy()
+        self.prev_plan = decision.trajectory[:, :7].astype(np.float64)
         self.prev_plan_step = 1
         self.min_clearance = self._clearance(self.prev_plan)
         if self.state != PlannerStatus.ACTIVE or self.message.startswith("deadline miss"):
             self.message = "tracking the best candidate"
         self.state = PlannerStatus.ACTIVE
-        self._publish_target(np.asarray(decision.action, dtype=float), target_rotation, arm)
+        self._command(np.asarray(decision.action, dtype=np.float64), arm)
 
-    def _clearance(self, path: np.ndarray) -> float:
+    def _update_speed(self, ee: np.ndarray) -> None:
+        """End-effector speed from the measured joints of successive cycles (m/s)."""
+        now = self.q_stamp
+        if self._ee_prev is not None and now > self._ee_prev[0]:
+            self.ee_speed = float(np.linalg.norm(ee - self._ee_prev[1]) / (now - self._ee_prev[0]))
+        if self._ee_prev is None or now > self._ee_prev[0]:
+            self._ee_prev = (now, ee)
+
+    def _settled(self, arm: ArmState) -> bool:
+        """Inside the tolerance and at rest for settle_time_s: reaching means stopped there, not passing by."""
+        cfg = self.config
+        inside = np.linalg.norm(self.goal - arm.ee_position) <= self.goal_tolerance
+        if not (inside and self.ee_speed < cfg.settle_speed_mps):
+            self._settled_since = None
+            return False
+        now = time.monotonic()
+        self._settled_since = self._settled_since or now
+        return now - self._settled_since >= cfg.settle_time_s
+
+    def _clearance(self, plan_q: np.ndarray) -> float:
+        """Whole-arm clearance of a joint plan (m): closest link sphere to any obstacle surface."""
         if self.obstacles.is_empty:
             return math.inf
-        return float(np.min(self.obstacles.signed_distance(path[None])))
+        centers, _ = arm_planes(plan_q)
+        return float((self.obstacles.min_signed_distance_planes(centers) - SPHERE_RADII[:, None]).min())
 
-    def _publish_target(self, target: np.ndarray, rotation: np.ndarray, arm: ArmState) -> None:
+    def _command(self, q_next: np.ndarray, arm: ArmState) -> None:
+        """The plan's next row: its pose on /dnk/target_pose and the bridge's command."""
+        pose = forward_kinematics(q_next)
         stamp = self.get_clock().now().to_msg()
-        self.pub_target.publish(pose_stamped(target, matrix_to_quat(rotation), self.config.base_frame, stamp))
+        self.pub_target.publish(pose_stamped(pose[:3, 3], matrix_to_quat(pose[:3, :3]), self.config.base_frame, stamp))
         if self.pub_command is not None:
-            self.pub_command.publish(self.bridge.command(target, rotation, arm))
+            self.pub_command.publish(self.bridge.command(q_next, arm))
+        self._last_command, self._stopped = time.monotonic(), False
 
-    def _send_hold(self, why: str) -> None:
-        """HOLDING: target = the last known end-effector pose, plus the bridge's stop command."""
-        self.state, self.message = PlannerStatus.HOLDING, why
+    def _send_hold(self, why: str, state: int = PlannerStatus.HOLDING) -> None:
+        """Stop where the arm is: target = the measured pose, plus the bridge's stop command (a zero
+        twist even before the first joint state)."""
+        self.state, self.message = state, why
         self.prev_plan = None
-        if self._arm is None:  # never had joint states: only a zero twist is meaningful
-            if self.pub_command is not None and self.bridge.mode == "twist":
-                self.pub_command.publish(self.bridge.hold(None))
-            return
         arm = self._arm
-        self.pub_target.publish(pose_stamped(arm.ee_position, matrix_to_quat(arm.ee_rotation),
-                                             self.config.base_frame, self.get_clock().now().to_msg()))
-        if self.pub_command is not None:
-            self.pub_command.publish(self.bridge.hold(arm))
+        if arm is not None:
+            self.pub_target.publish(pose_stamped(arm.ee_position, matrix_to_quat(arm.ee_rotation),
+                                                 self.config.base_frame, self.get_clock().now().to_msg()))
+        command = self.bridge.hold(arm) if self.pub_command is not None else None
+        if command is not None:
+            self.pub_command.publish(command)
+        self._last_command, self._stopped = time.monotonic(), True
 
     # ------------------------------------------------------------------ outputs
     def _publish_status(self) -> None:
@@ -390,7 +489,8 @@ class PlannerNode(Node):
             "mean_latency_ms": f"{status.mean_latency_ms:.3f}", "p95_latency_ms": f"{status.p95_latency_ms:.3f}",
             "dropped_joint_states": str(self.dropped["joint_states"]),
             "rejected_obstacle_arrays": str(self.dropped["obstacles"]),
-            "rejected_goals": str(self.dropped["goals"]), "model_id": self.model_id,
+            "rejected_goals": str(self.dropped["goals"]), "watchdog_zero_twists": str(self.watchdog_stops),
+            "model_id": self.model_id,
         }
         diag = DiagnosticStatus(level=level, name="dnk_planner: control loop", hardware_id="kinova_gen3",
                                 message=status.message,
@@ -432,12 +532,14 @@ def obstacles_from_msg(msg: ObstacleArray) -> ObstacleSet:
 
 
 def candidate_markers(decision, frame: str, stamp) -> MarkerArray:
-    """LINE_STRIP per candidate (grey; the chosen one green, rejected ones red) for RViz."""
+    """LINE_STRIP of each candidate's end-effector path (grey; the chosen one green, rejected ones red) for RViz."""
     markers = MarkerArray()
     clear = Marker(action=Marker.DELETEALL)
     clear.header.frame_id = frame
     markers.markers.append(clear)
-    for i, traj in enumerate(decision.candidates):
+    n, h = decision.candidates.shape[:2]
+    ee = arm_planes(np.swapaxes(decision.candidates[..., :7], 0, 1))[1].T.reshape(h, n, 3)  # end-effector paths
+    for i in range(n):
         m = Marker(ns="dnk_candidates", id=i, type=Marker.LINE_STRIP, action=Marker.ADD)
         m.header.frame_id, m.header.stamp = frame, stamp
         m.pose.orientation.w = 1.0
@@ -446,7 +548,7 @@ def candidate_markers(decision, frame: str, stamp) -> MarkerArray:
         rejected = not np.isfinite(decision.scores[i])
         m.color.r, m.color.g, m.color.b, m.color.a = ((0.1, 0.9, 0.1, 1.0) if best else
                                                       (0.9, 0.1, 0.1, 0.4) if rejected else (0.6, 0.6, 0.6, 0.4))
-        m.points = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in traj[:, :3]]
+        m.points = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in ee[:, i]]
         markers.markers.append(m)
     return markers
 
@@ -456,14 +558,14 @@ def main(args: list[str] | None = None) -> None:
     argv = list(sys.argv if args is None else args)
     autostart = "--autostart" in argv
     argv = [a for a in argv if a != "--autostart"]
-    rclpy.init(args=argv)
+    init(argv)
     node = PlannerNode()
     if autostart:
         if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
             node.get_logger().error("autostart: configure failed; staying unconfigured (fix the error above)")
         else:
             node.trigger_activate()
-    spin_until_shutdown(node)
+    spin_until_shutdown(node, on_stop=lambda: node.stop("process stopping (SIGINT/SIGTERM)"))
 
 
 if __name__ == "__main__":

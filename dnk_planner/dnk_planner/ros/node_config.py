@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from dnk_planner.core.config import GeometricScoreConfig, PlannerConfig, Provider, field_of
 
 ControllerMode = Literal["pose", "twist", "joint_trajectory"]
+AngularUnit = Literal["deg_per_s", "rad_per_s"]
 
 
 class NodeConfig(BaseModel):
@@ -51,10 +52,21 @@ class NodeConfig(BaseModel):
         description=GeometricScoreConfig.model_fields["w_effort"].description + " Node default 1.0: measured to "
         "reach goals ~10x sooner than 0.05 in closed loop with the arm primitive model.")
     w_progress: float = field_of(GeometricScoreConfig, "w_progress")
-    twist_gain: float = Field(2.0, gt=0.0, le=20.0, description="P gain of the twist bridge, 1/s.")
     max_linear_speed: float = Field(0.5, gt=0.0, le=0.5, description="Twist clamp, m/s (Gen3 twist_limits.yaml: 0.5).")
     max_linear_accel: float = Field(0.4, gt=0.0, le=0.4, description="Twist rate clamp, m/s^2 (Gen3 twist_limits.yaml: 0.4).")
     max_angular_speed: float = Field(1.74, gt=0.0, le=1.74, description="Twist clamp, rad/s (Gen3 twist_limits.yaml: 1.74).")
+    max_angular_accel: float = Field(
+        0.4, gt=0.0, le=0.4, description="Angular twist rate clamp, rad/s^2 (Gen3 twist_limits.yaml: 0.4).")
+    twist_angular_unit: AngularUnit = Field(
+        "deg_per_s", description="Unit of Twist.angular on the wire: deg_per_s, as kortex_driver reads it on the real "
+        "Gen3 (it passes the value unconverted to the Kortex API, which takes deg/s), or rad_per_s (REP-103).")
+    twist_watchdog_s: float = Field(
+        0.15, gt=0.0, le=2.0, description="Twist mode: a zero twist is sent when no command went out for this long, s "
+        "(the real twist_controller has no timeout and keeps the last twist).")
+    settle_time_s: float = Field(
+        0.3, ge=0.0, le=5.0, description="GOAL_REACHED needs the end effector inside the tolerance and slower than "
+        "settle_speed_mps for this long, s.")
+    settle_speed_mps: float = Field(0.01, gt=0.0, le=0.5, description="End-effector speed counted as at rest, m/s.")
     marker_rate_hz: float = Field(2.0, ge=0.0, le=20.0, description="Candidate MarkerArray rate for RViz, Hz (0 = off).")
 
     @model_validator(mode="after")

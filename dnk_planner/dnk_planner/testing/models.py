@@ -2,10 +2,10 @@
 FDK-sized student for latency measurements.
 
 The arm has no trained teacher yet, so the demo and tests need a model that honours
-the student contract end to end. `build_arm_primitive_model` is that model: straight
-line to the goal under a speed cap, plus the prior's noise projected on a smooth
-low-frequency basis, so the N candidates are diverse smooth detours the geometric
-selector can choose between. `onnx` is only needed when writing files, so it is
+the student contract end to end. `build_arm_primitive_model` is that model: a joint-space
+move to the goal configuration within the joint velocity limits that brakes into the goal,
+plus the prior's noise projected on a smooth low-frequency basis, so the N candidates are
+diverse smooth whole-arm detours the geometric selector can choose between. `onnx` is only needed when writing files, so it is
 imported inside the builders.
 """
 
@@ -22,7 +22,7 @@ from dnk_planner.core.manifest import (
 )
 
 OPSET = 17
-ARM_MODEL_ID = "arm-primitives-v1"
+ARM_MODEL_ID = "arm-primitives-v2"
 
 
 def _onnx() -> Any:
@@ -75,27 +75,40 @@ def _student_manifest(
     )
 
 
+ARM_COLUMNS = [ColumnSpec(name="q", dim=7), ColumnSpec(name="goal", dim=3), ColumnSpec(name="goal_q", dim=7)]
+ARM_FIXED = [FixedSpec(column="q", rows="first", source="q"), FixedSpec(column="goal", rows="all", source="goal"),
+             FixedSpec(column="goal_q", rows="all", source="goal_q")]
+ARM_ACTION = ActionSpec(column="q", row=1)
+# Normalizer of the arm layout: joints around 0 with a quarter turn as unit; goal around the workspace.
+ARM_MEAN = np.array([0.0] * 7 + [0.4, 0.0, 0.4] + [0.0] * 7, np.float32)
+ARM_STD = np.array([np.pi / 2] * 7 + [0.3] * 3 + [np.pi / 2] * 7, np.float32)
+
+
 def build_arm_primitive_model(
     path: str | Path,
     horizon: int = 32,
     dt: float = 0.05,
-    max_speed: float = 0.25,
-    detour_amplitude: float = 0.3,
-    taper_distance: float = 0.3,
+    speed_fraction: float = 0.5,
+    brake_rate: float = 1.0,
+    detour_amplitude: tuple[float, ...] = (0.4, 0.4, 0.4, 0.4, 0.2, 0.2, 0.2),
+    taper_time: float = 0.5,
     num_modes: int = 4,
-    workspace_center: tuple[float, float, float] = (0.4, 0.0, 0.4),
-    workspace_scale: float = 0.3,
 ) -> ModelManifest:
     """Write `path` (.onnx) and its manifest; returns the manifest.
 
-    Graph (normalized prior [B,H,6] -> normalized trajectory [B,H,6]):
-      x = prior*std + mean; start = x[:,0,:3]; goal = x[:,0,3:]
-      line_h = start + min(1, h*max_speed*dt/|goal-start|) (goal-start)   (speed-capped line)
-      detour = detour_amplitude * min(1, |goal-start|/taper_distance) * B (W noise)
-    with noise = prior[:,:,:3] (row 0 excluded by W), W (k,H) the unit-norm projection onto
-    the basis B (H,k) = smooth_basis. Tapering the detour near the goal lets the arm settle.
-    Units: m, s, m/s. Goal columns pass through unchanged.
+    Joint-space motion primitives (layout `q` 7 | `goal` 3 | `goal_q` 7, action `q` at row 1;
+    `goal_q` is the goal configuration the planner node solves once per goal). Graph, raw units:
+      q0 = x[:,0,q]; delta = goal_q - q0; D = max_j |delta_j| / vmax_j  (s at full speed)
+      sigma(t): remaining D, shrinking at speed_fraction until sigma = speed_fraction^2 / (2 brake_rate),
+                then braking as sqrt(2 brake_rate sigma) (finite-time stop: plans decelerate into the goal)
+      line_h = q0 + (1 - sigma(h dt) / D) delta                    (every joint within its velocity limit)
+      detour = detour_amplitude * min(1, D / taper_time) * B (W noise)
+    with noise = prior[:,:,q] (row 0 excluded by W), W (k,H) the unit-norm projection onto the
+    basis B (H,k) = smooth_basis: N diverse smooth joint-space detours for the whole-arm selector.
+    Units: rad, s; goal and goal_q columns pass through unchanged.
     """
+    from dnk_planner.core.kinematics import JOINT_VELOCITY_LIMITS
+
     onnx = _onnx()
     h = onnx.helper
     path = Path(path).with_suffix(".onnx")
@@ -103,60 +116,76 @@ def build_arm_primitive_model(
     proj = basis.T.copy()
     proj[:, 0] = 0.0                                              # row 0 of the prior is context, not noise
     proj /= np.maximum(np.linalg.norm(proj, axis=1, keepdims=True), 1e-12)
-    mean = np.array(list(workspace_center) * 2, dtype=np.float32)
-    std = np.full(6, workspace_scale, dtype=np.float32)
+    sigma_brake = speed_fraction**2 / (2.0 * brake_rate)
+    big = 2**31
     inits = [
-        _const("mean", mean), _const("std", std),
-        _const("steps", (np.arange(horizon) * max_speed * dt).reshape(1, horizon, 1)),
-        _const("proj", proj), _const("basis", basis * detour_amplitude),
-        _const("eps", 1e-6), _const("one", 1.0), _const("inv_taper", 1.0 / taper_distance),
-        _const("s0", [0, 0, 0], np.int64), _const("e_start", [2**31, 1, 3], np.int64),
-        _const("s_goal", [0, 0, 3], np.int64), _const("e_goal", [2**31, 1, 6], np.int64),
-        _const("e_pos", [2**31, 2**31, 3], np.int64), _const("s_gall", [0, 0, 3], np.int64),
-        _const("e_gall", [2**31, 2**31, 6], np.int64), _const("ax2", [2], np.int64),
+        _const("mean", ARM_MEAN), _const("std", ARM_STD), _const("inv_vmax", 1.0 / JOINT_VELOCITY_LIMITS),
+        _const("t", (np.arange(horizon) * dt).reshape(1, horizon, 1)), _const("alpha", speed_fraction),
+        _const("sigma_brake", sigma_brake), _const("root_half_b", np.sqrt(brake_rate / 2.0)),
+        _const("proj", proj), _const("basis", basis), _const("amp", np.asarray(detour_amplitude)),
+        _const("eps", 1e-6), _const("zero", 0.0), _const("one", 1.0), _const("inv_taper", 1.0 / taper_time),
+        _const("s_q0", [0, 0, 0], np.int64), _const("e_q0", [big, 1, 7], np.int64),
+        _const("s_gq", [0, 0, 10], np.int64), _const("e_gq", [big, 1, 17], np.int64),
+        _const("e_noise", [big, big, 7], np.int64), _const("s_ctx", [0, 0, 7], np.int64),
+        _const("e_ctx", [big, big, 17], np.int64), _const("ax2", [2], np.int64),
     ]
     nodes = [
         h.make_node("Mul", ["prior", "std"], ["x_s"]),
         h.make_node("Add", ["x_s", "mean"], ["x"]),
-        h.make_node("Slice", ["x", "s0", "e_start"], ["start"]),          # (B,1,3)
-        h.make_node("Slice", ["x", "s_goal", "e_goal"], ["goal"]),        # (B,1,3)
-        h.make_node("Slice", ["x", "s_gall", "e_gall"], ["goal_cols"]),   # (B,H,3)
-        h.make_node("Sub", ["goal", "start"], ["delta"]),
-        h.make_node("Mul", ["delta", "delta"], ["delta_sq"]),
-        h.make_node("ReduceSum", ["delta_sq", "ax2"], ["dist_sq"], keepdims=1),
-        h.make_node("Sqrt", ["dist_sq"], ["dist"]),                      # (B,1,1) m
+        h.make_node("Slice", ["x", "s_q0", "e_q0"], ["q0"]),              # (B,1,7) rad
+        h.make_node("Slice", ["x", "s_gq", "e_gq"], ["goal_q"]),          # (B,1,7)
+        h.make_node("Slice", ["x", "s_ctx", "e_ctx"], ["context"]),       # (B,H,10) goal, goal_q
+        h.make_node("Sub", ["goal_q", "q0"], ["delta"]),
+        h.make_node("Abs", ["delta"], ["delta_abs"]),
+        h.make_node("Mul", ["delta_abs", "inv_vmax"], ["u"]),
+        h.make_node("ReduceMax", ["u"], ["dist"], axes=[2], keepdims=1),  # (B,1,1) s at full speed
         h.make_node("Max", ["dist", "eps"], ["dist_safe"]),
-        h.make_node("Div", ["steps", "dist_safe"], ["frac_raw"]),        # (B,H,1)
-        h.make_node("Min", ["frac_raw", "one"], ["frac"]),
+        h.make_node("Min", ["dist", "sigma_brake"], ["sigma_s"]),
+        h.make_node("Sub", ["dist", "sigma_brake"], ["cruise"]),
+        h.make_node("Relu", ["cruise"], ["cruise_pos"]),
+        h.make_node("Div", ["cruise_pos", "alpha"], ["t1"]),              # end of the cruise phase, s
+        h.make_node("Mul", ["t", "alpha"], ["travel"]),
+        h.make_node("Sub", ["dist", "travel"], ["sigma_cruise"]),         # (B,H,1)
+        h.make_node("Sub", ["t", "t1"], ["tau_raw"]),
+        h.make_node("Relu", ["tau_raw"], ["tau"]),
+        h.make_node("Sqrt", ["sigma_s"], ["root_s"]),
+        h.make_node("Mul", ["tau", "root_half_b"], ["root_drop"]),
+        h.make_node("Sub", ["root_s", "root_drop"], ["root_raw"]),
+        h.make_node("Relu", ["root_raw"], ["root"]),
+        h.make_node("Mul", ["root", "root"], ["sigma_brake_phase"]),
+        h.make_node("Less", ["t1", "t"], ["braking"]),
+        h.make_node("Where", ["braking", "sigma_brake_phase", "sigma_cruise"], ["sigma"]),
+        h.make_node("Div", ["sigma", "dist_safe"], ["left_raw"]),
+        h.make_node("Max", ["left_raw", "zero"], ["left_pos"]),
+        h.make_node("Min", ["left_pos", "one"], ["left"]),
+        h.make_node("Sub", ["one", "left"], ["frac"]),                     # (B,H,1) share of delta done
         h.make_node("Mul", ["frac", "delta"], ["along"]),
-        h.make_node("Add", ["start", "along"], ["line"]),                # (B,H,3)
-        h.make_node("Slice", ["prior", "s0", "e_pos"], ["noise"]),       # (B,H,3) normalized
-        h.make_node("MatMul", ["proj", "noise"], ["coef"]),              # (B,k,3)
-        h.make_node("MatMul", ["basis", "coef"], ["detour_raw"]),        # (B,H,3) m
+        h.make_node("Add", ["q0", "along"], ["line"]),                     # (B,H,7)
+        h.make_node("Slice", ["prior", "s_q0", "e_noise"], ["noise"]),     # (B,H,7) normalized
+        h.make_node("MatMul", ["proj", "noise"], ["coef"]),                # (B,k,7)
+        h.make_node("MatMul", ["basis", "coef"], ["detour_unit"]),         # (B,H,7)
+        h.make_node("Mul", ["detour_unit", "amp"], ["detour_raw"]),        # rad
         h.make_node("Mul", ["dist", "inv_taper"], ["taper_raw"]),
         h.make_node("Min", ["taper_raw", "one"], ["taper"]),
         h.make_node("Mul", ["detour_raw", "taper"], ["detour"]),
-        h.make_node("Add", ["line", "detour"], ["pos"]),
-        h.make_node("Concat", ["pos", "goal_cols"], ["y"], axis=2),
+        h.make_node("Add", ["line", "detour"], ["q_plan"]),
+        h.make_node("Concat", ["q_plan", "context"], ["y"], axis=2),
         h.make_node("Sub", ["y", "mean"], ["y_c"]),
         h.make_node("Div", ["y_c", "std"], ["trajectory"]),
     ]
     tp = onnx.TensorProto.FLOAT
+    d = sum(c.dim for c in ARM_COLUMNS)
     graph = h.make_graph(
         nodes, "arm_primitives",
-        [h.make_tensor_value_info("prior", tp, ["batch", horizon, 6])],
-        [h.make_tensor_value_info("trajectory", tp, ["batch", horizon, 6])], initializer=inits,
+        [h.make_tensor_value_info("prior", tp, ["batch", horizon, d])],
+        [h.make_tensor_value_info("trajectory", tp, ["batch", horizon, d])], initializer=inits,
     )
     _save(graph, path)
     manifest = _student_manifest(
-        path, ARM_MODEL_ID, "arm", horizon,
-        [ColumnSpec(name="ee_position", dim=3), ColumnSpec(name="goal", dim=3)],
-        [FixedSpec(column="ee_position", rows="first", source="ee_position"),
-         FixedSpec(column="goal", rows="all", source="goal")],
-        ActionSpec(column="ee_position", row=1), mean, std,
-        {"method": "analytic motion primitives (not distilled)", "dataset": "none", "teacher": "none",
-         "config": f"dt={dt} max_speed={max_speed} detour_amplitude={detour_amplitude} "
-                   f"taper_distance={taper_distance} num_modes={num_modes}"},
+        path, ARM_MODEL_ID, "arm", horizon, ARM_COLUMNS, ARM_FIXED, ARM_ACTION, ARM_MEAN, ARM_STD,
+        {"method": "analytic joint-space motion primitives (not distilled)", "dataset": "none", "teacher": "none",
+         "config": f"dt={dt} speed_fraction={speed_fraction} brake_rate={brake_rate} "
+                   f"detour_amplitude={list(detour_amplitude)} taper_time={taper_time} num_modes={num_modes}"},
     )
     save_manifest(manifest, path)
     return manifest
@@ -165,7 +194,7 @@ def build_arm_primitive_model(
 def build_fdk_sized_model(
     path: str | Path,
     horizon: int = 32,
-    dim: int = 6,
+    dim: int = 17,
     latent: int = 192,
     rank: int = 32,
     hidden: int = 256,
@@ -178,15 +207,15 @@ def build_fdk_sized_model(
     phi: SiLU MLP (H*D -> hidden x depth -> latent); g: SiLU MLP (latent -> gain_hidden -> rank);
     z0 = ((V z) * g(z)) U^T; psi: SiLU MLP (latent -> hidden x depth -> H*D); fixed entries
     (row 0, all columns) re-imposed with a mask, as dnk_training's FDKStudent does.
-    Widths default to dnk_training's FDKConfig. Layout: the arm's ee_position + goal
-    (+ an unfixed `extra` column when dim > 6), so it plugs into the arm planner as is.
+    Widths default to dnk_training's FDKConfig. Layout: the arm's q + goal + goal_q (+ an unfixed
+    `extra` column when dim > 17), so it plugs into the arm planner as is.
     """
     onnx = _onnx()
     h = onnx.helper
     if rank > latent:
         raise ValueError(f"rank ({rank}) must be <= latent ({latent})")
-    if dim < 6:
-        raise ValueError(f"dim ({dim}) must be >= 6 (ee_position + goal)")
+    if dim < 17:
+        raise ValueError(f"dim ({dim}) must be >= 17 (q + goal + goal_q)")
     path = Path(path).with_suffix(".onnx")
     rng = np.random.default_rng(seed)
     n = horizon * dim
@@ -217,8 +246,8 @@ def build_fdk_sized_model(
     ]
     y = mlp("psi", "z0", [latent] + [hidden] * depth + [n])
     mask = np.zeros((horizon, dim), np.float32)
-    mask[0, :3] = 1.0   # ee_position at row 0
-    mask[:, 3:6] = 1.0  # goal at all rows
+    mask[0, :7] = 1.0    # q at row 0
+    mask[:, 7:17] = 1.0  # goal and goal_q at all rows
     inits.extend([_const("mask", mask), _const("keep", 1.0 - mask)])
     nodes += [
         h.make_node("Reshape", [y, "out_shape"], ["decoded"]),
@@ -233,15 +262,12 @@ def build_fdk_sized_model(
         [h.make_tensor_value_info("trajectory", tp, ["batch", horizon, dim])], initializer=inits,
     )
     _save(graph, path)
-    columns = [ColumnSpec(name="ee_position", dim=3), ColumnSpec(name="goal", dim=3)]
-    if dim > 6:
-        columns.append(ColumnSpec(name="extra", dim=dim - 6))
-    mean = np.array([0.4, 0.0, 0.4] * 2 + [0.0] * (dim - 6), np.float32)
+    columns = list(ARM_COLUMNS)
+    if dim > 17:
+        columns.append(ColumnSpec(name="extra", dim=dim - 17))
     manifest = _student_manifest(
-        path, f"fdk-sized-m{latent}-r{rank}", "arm", horizon, columns,
-        [FixedSpec(column="ee_position", rows="first", source="ee_position"),
-         FixedSpec(column="goal", rows="all", source="goal")], ActionSpec(column="ee_position", row=1),
-        mean, np.full(dim, 0.3, np.float32),
+        path, f"fdk-sized-m{latent}-r{rank}", "arm", horizon, columns, ARM_FIXED, ARM_ACTION,
+        np.r_[ARM_MEAN, np.zeros(dim - 17, np.float32)], np.r_[ARM_STD, np.ones(dim - 17, np.float32)],
         {"method": "random weights with the FDK student's shape (latency benchmark only, not a policy)",
          "config": f"latent={latent} rank={rank} hidden={hidden} depth={depth} gain_hidden={gain_hidden} seed={seed}"},
     )
