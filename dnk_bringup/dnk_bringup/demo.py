@@ -25,7 +25,7 @@ os.environ.setdefault("ROS_DOMAIN_ID", str((os.getpid() + int(time.time())) % 10
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 from dnk_msgs.msg import ObstacleArray, PlannerStatus  # noqa: E402
-from dnk_planner.testing.models import build_arm_primitive_model  # noqa: E402
+from dnk_planner.testing.models import ARM_MODEL_ID, build_arm_primitive_model  # noqa: E402
 from dnk_planner.ros.client import PlannerClient, box, sphere, start_planner_process, stop_process  # noqa: E402
 from dnk_planner.core.arm_geometry import SPHERE_RADII, arm_planes  # noqa: E402
 from dnk_planner.core.kinematics import forward_kinematics  # noqa: E402
@@ -45,7 +45,7 @@ def _start(module: str, *ros_args: str) -> subprocess.Popen:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=Path("artifacts/arm/arm_primitives.onnx"),
+    ap.add_argument("--model", type=Path, default=Path(f"artifacts/arm/{ARM_MODEL_ID}.onnx"),
                     help="arm student .onnx (+ .json manifest); generated (analytic primitives) if missing")
     ap.add_argument("--controller-mode", choices=["pose", "twist", "joint_trajectory"], default="joint_trajectory")
     ap.add_argument("--timeout", type=float, default=40.0, help="seconds allowed per goal")
