@@ -1,10 +1,11 @@
-"""Kinematic Gen3 simulation (numpy, no ROS): what sim_gen3 integrates every step.
+"""The simulated Gen3's controllers (numpy, no ROS): the joint reference sim_gen3's MuJoCo servos track.
 
 The latest command decides the mode, like switching ros2_kortex controllers: a joint
-trajectory (interpolated, followed with the joint velocity/acceleration limits), a Cartesian
-twist (integrated through damped-least-squares IK, clamped to the twist limits) or a Cartesian
-pose target (approached at <= max_pose_speed through IK). Kinematic only: no dynamics, no
-collisions; joints 2, 4, 6 stop at their position limits.
+trajectory (interpolated, continuous joints the short way, followed with the joint
+velocity/acceleration limits), a Cartesian twist (integrated through damped-least-squares IK,
+clamped to the twist limits, no timeout unless configured) or a Cartesian pose target (approached
+at <= max_pose_speed through IK). `q`, `qd` are the reference; the physics (dynamics, contacts)
+is dnk_bringup.gen3_mujoco. Joints 2, 4, 6 stop at their position limits.
 """
 from __future__ import annotations
 

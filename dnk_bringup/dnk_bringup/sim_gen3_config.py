@@ -60,6 +60,12 @@ class SimGen3Config(BaseModel):
         "ros2_kortex's twist_controller, which keeps applying the last twist).")
     twist_angular_unit: Literal["deg_per_s", "rad_per_s"] = Field(
         "deg_per_s", description="Unit of Twist.angular: deg_per_s as kortex_driver reads it, or rad_per_s.")
+    description_path: str = Field(
+        "", description="Folder with Kinova's gen3.urdf and meshes/ (an expanded kortex_description; tests use "
+        "../shared/reference/kortex_gen3). '' = share/kortex_description/robots/gen3.urdf when installed, else a "
+        "model of the same chain with the fitted collision spheres.")
+    contacts_rate_hz: float = Field(20.0, gt=0.0, le=100.0,
+                                    description="Rate of dnk_msgs/ArmContacts on /sim_gen3/contacts, Hz.")
     tracking_gain: float = Field(10.0, gt=0.0, le=100.0,
                                  description="Joint position error gain while following a trajectory, 1/s.")
     warn_throttle_s: float = Field(2.0, ge=0.0, le=60.0,

@@ -35,7 +35,8 @@ def drive_to_goal(spawn, probe, model: Path, mode: str, offset, subscribers: int
     statuses = probe.collect(PlannerStatus, "/dnk/status")
     sim, planner = start_sim_and_planner(spawn, model, mode)
     logs = lambda: "\n".join(spawn.log(p)[-3000:] for p in (sim, planner))  # noqa: E731
-    assert wait_until(lambda: len(states) > 5 and len(statuses) > 2, 30.0), logs()
+    assert wait_until(lambda: len(states) > 5 and len(statuses) > 2 and statuses[-1].message == "waiting for a goal",
+                      30.0), logs()  # the planner has joint states: a goal is solved from them
     msg, goal = goal_from(states[-1], offset)
     pub = probe.node.create_publisher(PoseStamped, "/goal_pose", 10)
     assert wait_until(lambda: pub.get_subscription_count() >= subscribers, 10.0), logs()

@@ -134,7 +134,8 @@ def test_pose_target_reached_through_ik(sim, probe) -> None:
     path = [(m.header.stamp.sec + m.header.stamp.nanosec * 1e-9, ee(positions(m))) for m in states[n0:]]
     speeds = [np.linalg.norm(p1 - p0) / (t1 - t0) for (t0, p0), (t1, p1) in zip(path, path[1:]) if t1 > t0]
     assert max(speeds) <= 0.5 * 1.05  # 0.5 m/s cap (5 % for stamp jitter)
-    np.testing.assert_allclose(forward_kinematics(positions(states[-1]))[:3, :3], start[:3, :3], atol=1e-3)
+    # orientation kept, to the MuJoCo servos' tracking residual (about 1 mrad when the position arrives)
+    np.testing.assert_allclose(forward_kinematics(positions(states[-1]))[:3, :3], start[:3, :3], atol=3e-3)
 
 
 def test_twist_moves_along_tool_axis_and_keeps_going_like_the_real_controller(sim, probe) -> None:

@@ -204,7 +204,10 @@ def test_twist_bridge_and_every_stop_path_sends_a_zero_twist(client, planner):
     c.wait_for(lambda: len(c.twists) >= 20, timeout=10, what="twist commands")
     v = np.array([[t.linear.x, t.linear.y, t.linear.z] for t in c.twists])
     assert 0.0 < np.linalg.norm(v, axis=1).max() <= 0.5 + 1e-9, "speed clamp 0.5 m/s"
-    assert np.all(np.linalg.norm(np.diff(v, axis=0), axis=1) <= 0.4 * 0.05 + 1e-9), "accel clamp 0.4 m/s^2"
+    # accel clamp 0.4 m/s^2 on every command; a stop (zero twist, e.g. from the watchdog on a loaded
+    # machine) may be abrupt, and the next command ramps up from it again
+    moving = np.linalg.norm(v[1:], axis=1) > 0.0
+    assert np.all(np.linalg.norm(np.diff(v, axis=0), axis=1)[moving] <= 0.4 * 0.05 + 1e-9), "accel clamp 0.4 m/s^2"
     # the arm (played by this test) does not move, so every cycle asks for the plan's first step again
     assert np.linalg.norm(v[-1]) > 0.05, "twist follows the plan's velocity, not a small P step"
     c.hold_joints(None)                                            # stale joint states -> hold

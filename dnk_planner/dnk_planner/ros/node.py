@@ -217,6 +217,7 @@ class PlannerNode(Node):
         self._arm: ArmState | None = None         # kinematic state of the last good joint state
         self.goal: np.ndarray | None = None
         self.goal_q: np.ndarray | None = None
+        self._pending_goal: PoseStamped | None = None           # a /goal_pose that came before any joint state
         self.goal_rotation: np.ndarray | None = None
         self._ee_prev: tuple[float, np.ndarray] | None = None   # (stamp, position) of the last cycle
         self.ee_speed = math.nan
@@ -267,8 +268,15 @@ class PlannerNode(Node):
             return
         self.q = q
         self.q_stamp = time.monotonic()
+        if self._pending_goal is not None:
+            pending, self._pending_goal = self._pending_goal, None
+            self._on_goal_pose(pending)
 
     def _on_goal_pose(self, msg: PoseStamped) -> None:
+        if self.q is None:  # a topic goal cannot be answered: keep it until the first joint state
+            self._pending_goal = msg
+            self.get_logger().info("/goal_pose before any joint state: it is solved when the first one arrives")
+            return
         ok, why = self._accept_goal(msg, self.config.goal_tolerance_m, track_orientation=False)
         if not ok:
             self.get_logger().warn(f"rejected /goal_pose: {why}")

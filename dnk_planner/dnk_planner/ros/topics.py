@@ -13,6 +13,7 @@ GOAL_POSE = "/goal_pose"
 SET_GOAL = "/dnk/set_goal"
 CANDIDATES = "/dnk/candidates"
 DIAGNOSTICS = "/diagnostics"
+SIM_CONTACTS = "/sim_gen3/contacts"  # dnk_msgs/ArmContacts from the MuJoCo sim
 
 # What a planner run needs for offline analysis and replay.
 RECORD_DEFAULT = [JOINT_STATES, TARGET_POSE, STATUS, OBSTACLES, GOAL_POSE]

@@ -102,7 +102,7 @@ def build_arm_primitive_model(
       sigma(t): remaining D, shrinking at speed_fraction until sigma = speed_fraction^2 / (2 brake_rate),
                 then braking as sqrt(2 brake_rate sigma) (finite-time stop: plans decelerate into the goal)
       line_h = q0 + (1 - sigma(h dt) / D) delta                    (every joint within its velocity limit)
-      detour = detour_amplitude * min(1, D / taper_time) * B (W noise)
+      detour = detour_amplitude * min(1, D / taper_time)^2 * B (W noise)   (the arm settles at the goal)
     with noise = prior[:,:,q] (row 0 excluded by W), W (k,H) the unit-norm projection onto the
     basis B (H,k) = smooth_basis: N diverse smooth joint-space detours for the whole-arm selector.
     Units: rad, s; goal and goal_q columns pass through unchanged.
@@ -166,7 +166,8 @@ def build_arm_primitive_model(
         h.make_node("MatMul", ["basis", "coef"], ["detour_unit"]),         # (B,H,7)
         h.make_node("Mul", ["detour_unit", "amp"], ["detour_raw"]),        # rad
         h.make_node("Mul", ["dist", "inv_taper"], ["taper_raw"]),
-        h.make_node("Min", ["taper_raw", "one"], ["taper"]),
+        h.make_node("Min", ["taper_raw", "one"], ["taper_lin"]),
+        h.make_node("Mul", ["taper_lin", "taper_lin"], ["taper"]),        # quadratic: detours die out near the goal
         h.make_node("Mul", ["detour_raw", "taper"], ["detour"]),
         h.make_node("Add", ["line", "detour"], ["q_plan"]),
         h.make_node("Concat", ["q_plan", "context"], ["y"], axis=2),
