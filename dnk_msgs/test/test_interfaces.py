@@ -35,3 +35,14 @@ def test_status_and_service_fields() -> None:
     req.goal.header.frame_id = "base_link"
     assert req.goal.pose.orientation.w == 1.0
     assert SetGoal.Response(accepted=False, message="unreachable").message == "unreachable"
+
+
+def test_arm_contacts_and_goal_orientation_fields() -> None:
+    from dnk_msgs.msg import ArmContacts
+
+    report = ArmContacts(contact_steps=3, contacts=["bracelet_link:ball"], min_link_distance=-0.002,
+                         real_time_factor=0.99, obstacles_not_simulated=1)
+    back = deserialize_message(serialize_message(report), ArmContacts)
+    assert (back.contact_steps, list(back.contacts), back.obstacles_not_simulated) == (3, ["bracelet_link:ball"], 1)
+    assert math.isclose(back.min_link_distance, -0.002) and math.isclose(back.real_time_factor, 0.99)
+    assert SetGoal.Request().track_orientation is False  # position-only goals by default
