@@ -31,9 +31,20 @@ case "$PROFILE" in
   *) die "DNK_PROFILE=$PROFILE is not one of: full, robot" ;;
 esac
 
+# ROS 2 launch tooling (launch, launch_ros, launch_testing, ros2cli) is not on the registries; the
+# development machines and CI carry wheels of it in ../shared/ros2_tools (on a robot it comes
+# from apt). When that folder is there, its wheels are installed and composition_interfaces is
+# built into the workspace, so `ros2 launch` and the launch_testing tests work.
+TOOLS="$(cd "$ROOT/.." && pwd)/shared/ros2_tools"
+tools=()
+if [ "$PROFILE" = full ] && [ -d "$TOOLS/wheels" ] && [ -d "$TOOLS/src" ]; then
+  tools=("$TOOLS"/wheels/*.whl)
+fi
+
 # --- 1. virtual environment with pinned packages ---------------------------------------------
 [ -x "$VENV/bin/python" ] || { say "creating $VENV"; "$PY" -m venv "$VENV"; }
-req_hash="$(cat "${REQS[@]}" scripts/patch_ros_cmake.py | sha256sum | cut -c1-16)-$PROFILE"
+req_hash="$( (cat "${REQS[@]}" scripts/patch_ros_cmake.py; for w in "${tools[@]}"; do basename "$w"; done) \
+  | sha256sum | cut -c1-16)-$PROFILE"
 if [ "$(cat "$VENV/.dnk_requirements" 2>/dev/null)" != "$req_hash" ]; then
   say "installing pinned packages (${REQS[*]})"
   args=()
@@ -42,6 +53,14 @@ if [ "$(cat "$VENV/.dnk_requirements" 2>/dev/null)" != "$req_hash" ]; then
   "$VENV/bin/python" -m pip install --disable-pip-version-check -q "${args[@]}" 2>&1 \
     | { grep -v "is ignored: it is neither a file nor a directory" || true; }
   [ "${PIPESTATUS[0]}" -eq 0 ] || die "pip install failed (see the pip output above). The pins live in requirements/*.txt."
+  if [ "${#tools[@]}" -gt 0 ]; then
+    say "installing the ROS 2 launch tooling from $TOOLS/wheels"
+    # --no-deps: their metadata names ament_index_python and ros2cli, which no registry serves
+    # (the ROS wheels and these wheels provide them); their PyPI needs are pinned in dev.txt.
+    "$VENV/bin/python" -m pip install --disable-pip-version-check -q --no-deps "${tools[@]}" 2>&1 \
+      | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+    [ "${PIPESTATUS[0]}" -eq 0 ] || die "installing the launch tooling wheels from $TOOLS/wheels failed"
+  fi
   "$VENV/bin/python" scripts/patch_ros_cmake.py "$VENV" || die "patching the ROS CMake export files failed"
   echo "$req_hash" > "$VENV/.dnk_requirements"
 else
@@ -53,14 +72,18 @@ export VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH"
 export AMENT_PREFIX_PATH="$VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
 skip=()
 [ "$PROFILE" = robot ] && skip=(--packages-skip dnk_training)
-src_hash="$( (git ls-files -co --exclude-standard -- 'dnk_*' colcon.meta 2>/dev/null || find dnk_* colcon.meta -type f) \
+bases=(--base-paths .)
+[ "${#tools[@]}" -gt 0 ] && bases+=("$TOOLS/src")  # composition_interfaces, which launch_ros imports
+src_hash="$( ( (git ls-files -co --exclude-standard -- 'dnk_*' colcon.meta 2>/dev/null || find dnk_* colcon.meta -type f); \
+  if [ "${#tools[@]}" -gt 0 ]; then find "$TOOLS/src" -type f; fi ) \
   | LC_ALL=C sort | xargs -r sha256sum 2>/dev/null | sha256sum | cut -c1-16)-$req_hash"
 if [ -f install/setup.bash ] && [ "$(cat install/.dnk_build 2>/dev/null)" = "$src_hash" ]; then
   say "workspace build up to date"
   exit 0
 fi
 say "colcon build (logs: $ROOT/log/latest_build)"
-if ! colcon build --symlink-install --event-handlers console_cohesion- summary+ status- "${skip[@]}" > log_build.txt 2>&1; then
+if ! colcon build --symlink-install "${bases[@]}" --event-handlers console_cohesion- summary+ status- "${skip[@]}" \
+    --cmake-args -DBUILD_TESTING=OFF -DPython3_FIND_VIRTUALENV=ONLY > log_build.txt 2>&1; then
   failed="$(grep -oE 'Failed +<<< [a-z_]+' log_build.txt | awk '{print $3}' | sort -u | tr '\n' ' ')"
   tail -n 30 log_build.txt >&2
   logs=""
