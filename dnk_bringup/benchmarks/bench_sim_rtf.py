@@ -6,7 +6,7 @@ around a ball for `--seconds`; the sim reports sim time / wall time on /sim_gen3
 /joint_states rate shows whether the 100 Hz publish loop keeps up.
 
     python dnk_bringup/benchmarks/bench_sim_rtf.py --seconds 60
-Writes reports/bench/sim_rtf.json (see --out).
+Writes results/bench/sim_rtf.json (see --out; reports/bench/sim_rtf.json was written with --out).
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ KORTEX = REPO.parent / "shared" / "reference" / "kortex_gen3"
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--out", type=Path, default=REPO / "reports" / "bench" / "sim_rtf.json")
+    ap.add_argument("--out", type=Path, default=REPO / "results" / "bench" / "sim_rtf.json")
     args = ap.parse_args()
     config = REPO / "dnk_bringup" / "config"
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,7 +1,7 @@
 """Cost of one sim_gen3 step per command mode (ArmSim.step, no DDS), to size rate_hz.
 
 At rate_hz the sim spends (step cost x rate) of one core: the IK modes (twist, pose) cost the
-most. Prints a table and writes reports/bench/sim_step.json (see --out).
+most. Prints a table and writes results/bench/sim_step.json (see --out).
 
     python dnk_bringup/benchmarks/bench_sim_step.py [--steps 2000]
 """
@@ -49,7 +49,7 @@ def bench(mode: str, steps: int, dt: float) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=2000, help="steps per mode")
-    ap.add_argument("--out", type=Path, default=Path("reports/bench/sim_step.json"))
+    ap.add_argument("--out", type=Path, default=Path("results/bench/sim_step.json"))
     args = ap.parse_args()
     rows = [bench(mode, args.steps, 0.01) for mode in ("hold", "trajectory", "twist", "pose")]
     print(f"{'mode':<11}{'mean us':>10}{'p95 us':>10}{'core @100 Hz':>14}")

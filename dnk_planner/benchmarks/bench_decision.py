@@ -9,7 +9,7 @@ student is measured alongside as the reference of the demo.
 
     python dnk_planner/benchmarks/bench_decision.py            # 5000 decisions per setting
     python dnk_planner/benchmarks/bench_decision.py --quick    # 200-decision smoke
-Writes reports/bench/decision_latency.json (see --out).
+Writes results/bench/decision_latency.json (see --out; the committed reports/bench/ files are written on purpose with --out).
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def main() -> None:
     ap.add_argument("--prefetch", choices=["off", "on", "both"], default="both",
                     help="draw prior noise between decisions (Planner.prefetch) or inside plan")
     ap.add_argument("--no-arm", action="store_true", help="skip the analytic arm student reference row")
-    ap.add_argument("--out", type=Path, default=REPO / "reports" / "bench" / "decision_latency.json")
+    ap.add_argument("--out", type=Path, default=REPO / "results" / "bench" / "decision_latency.json")
     args = ap.parse_args()
     n = 200 if args.quick else args.decisions
 

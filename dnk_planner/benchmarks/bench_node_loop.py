@@ -74,7 +74,7 @@ def main() -> None:
                     help="higher rates to try, Hz")
     ap.add_argument("--sweep-seconds", type=float, default=10.0, help="duration of each sweep run, s")
     ap.add_argument("--quick", action="store_true", help="CI smoke: 10 s at 20 Hz, one 5 s sweep point")
-    ap.add_argument("--out", type=Path, default=Path("reports/bench/node_loop.json"))
+    ap.add_argument("--out", type=Path, default=Path("results/bench/node_loop.json"))
     args = ap.parse_args()
     if args.quick:
         args.seconds, args.sweep, args.sweep_seconds = 10.0, [100.0], 5.0
