@@ -27,7 +27,7 @@ os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 from dnk_msgs.msg import ObstacleArray, PlannerStatus  # noqa: E402
 from dnk_planner.testing.models import ARM_MODEL_ID, build_arm_primitive_model  # noqa: E402
 from dnk_planner.ros.client import PlannerClient, box, sphere, start_planner_process, stop_process  # noqa: E402
-from dnk_planner.core.arm_geometry import SPHERE_RADII, arm_planes  # noqa: E402
+from dnk_planner.core.arm_geometry import arm_clearance  # noqa: E402
 from dnk_planner.core.kinematics import forward_kinematics  # noqa: E402
 from dnk_planner.ros.node import obstacles_from_msg  # noqa: E402
 
@@ -122,8 +122,7 @@ def _track(client: PlannerClient, index: int, timeout: float, obstacles: list, g
         q = client.joint_positions()
         if st is None or q is None:
             continue
-        centers, _ = arm_planes(np.asarray(q))
-        clearances.append(float((scene.min_signed_distance_planes(centers) - SPHERE_RADII[:, None]).min()))
+        clearances.append(float(arm_clearance(np.asarray(q), scene)))
         if time.monotonic() - last_print >= 0.5:
             last_print = time.monotonic()
             client.publish_obstacles(obstacles)

@@ -34,6 +34,7 @@ from ament_index_python.packages import PackageNotFoundError, get_package_share_
 from dnk_bringup.arm_sim import ArmSim
 from dnk_bringup.gen3_mujoco import TIMESTEP_S, Gen3Mujoco
 from dnk_msgs.msg import ArmContacts, ObstacleArray
+from dnk_planner.ros.controller_bridge import DEG_PER_RAD
 from dnk_planner.ros.node import obstacles_from_msg
 from dnk_planner.ros.params import ParameterConfigError, declare_config
 from dnk_planner.ros.spin import init, spin_until_shutdown
@@ -146,7 +147,7 @@ class SimGen3(Node):
         if not _finite(linear + angular):
             self._drop("Twist", f"non-finite values linear={linear} angular={angular}")
             return
-        scale = np.pi / 180.0 if self.config.twist_angular_unit == "deg_per_s" else 1.0  # kortex_driver: deg/s
+        scale = 1.0 / DEG_PER_RAD if self.config.twist_angular_unit == "deg_per_s" else 1.0  # kortex_driver: deg/s
         self.arm.set_twist(self._now_s(), np.array(linear), np.array(angular) * scale)
 
     def _on_pose(self, msg: PoseStamped) -> None:

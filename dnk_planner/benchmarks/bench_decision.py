@@ -28,7 +28,7 @@ import numpy as np
 import onnxruntime as ort
 
 from dnk_planner.core import Context, Planner
-from dnk_planner.core.arm_geometry import SPHERE_RADII, arm_planes
+from dnk_planner.core.arm_geometry import arm_clearance
 from dnk_planner.core.config import GeometricScoreConfig, PlannerConfig
 from dnk_planner.core.geometry import ObstacleSet
 from dnk_planner.core.kinematics import HOME_POSITIONS, JOINT_LOWER, JOINT_UPPER, forward_kinematics, solve_ik
@@ -63,8 +63,7 @@ def _contexts(n: int, seed: int) -> list[Context]:
     out: list[Context] = []
     while len(out) < n:
         q = np.clip(home + rng.uniform(-0.6, 0.6, (64, 7)), JOINT_LOWER + 0.1, JOINT_UPPER - 0.1)
-        centers, _ = arm_planes(q)
-        clear = (OBSTACLES.min_signed_distance_planes(centers) - SPHERE_RADII[:, None]).min(axis=0) > 0.05
+        clear = arm_clearance(q, OBSTACLES) > 0.05
         pose = forward_kinematics(q[clear])
         goal = pose[:, :3, 3] + rng.uniform(-0.25, 0.25, (len(pose), 3))
         ik = solve_ik(goal, q[clear], pose[:, :3, :3])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from dnk_planner.core.gen3_spheres import LINK_NAMES, SPHERES
+from dnk_planner.core.geometry import ObstacleSet
 
 _TABLE = np.array([s for s in SPHERES if s[0] != 0], dtype=np.float64)
 SPHERE_LINKS = _TABLE[:, 0].astype(int)            # (S,) index into kinematics.link_frames
@@ -74,3 +75,18 @@ def arm_planes(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             centers[:, mask] = (local @ cols.reshape(3, 3 * p)).reshape(-1, 3, p).transpose(1, 0, 2) + pos[:, None]
     ee = pos + (joints[7][1] @ cols.reshape(3, 3 * p)).reshape(3, p)
     return centers, ee
+
+
+def sphere_clearance(centers: np.ndarray, obstacles: ObstacleSet) -> np.ndarray:
+    """Whole-arm clearance (P,) from `arm_planes` sphere centres (3, S, P): the smallest signed
+    distance from any link sphere's surface to any obstacle (m, negative = penetration, +inf
+    without obstacles); in the centres' dtype."""
+    d = obstacles.min_signed_distance_planes(centers)                 # (S, P)
+    d -= SPHERE_RADII.astype(d.dtype)[:, None]
+    return d.min(axis=0)
+
+
+def arm_clearance(q: np.ndarray, obstacles: ObstacleSet) -> np.ndarray:
+    """Whole-arm clearance (...) of joint vectors q (..., 7), m (see `sphere_clearance`)."""
+    centers, _ = arm_planes(q)
+    return sphere_clearance(centers, obstacles).reshape(np.shape(q)[:-1])

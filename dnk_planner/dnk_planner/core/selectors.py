@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from dnk_planner.core.arm_geometry import SPHERE_RADII, arm_planes
+from dnk_planner.core.arm_geometry import arm_planes, sphere_clearance
 from dnk_planner.core.config import GeometricScoreConfig
 from dnk_planner.core.kinematics import JOINT_LOWER, JOINT_UPPER, JOINT_VELOCITY_LIMITS
 from dnk_planner.core.manifest import ModelManifest
@@ -77,9 +77,7 @@ class GeometricSelector:
         if ctx.obstacles is None or ctx.obstacles.is_empty:
             clearance = np.full((n, h), cfg.clearance_saturation_m, dtype=q.dtype)
         else:
-            d = ctx.obstacles.min_signed_distance_planes(centers)                 # (S, H*N)
-            d -= self._radii(d.dtype)[:, None]
-            clearance = d.min(axis=0).reshape(h, n).T - cfg.safety_margin_m       # (N, H)
+            clearance = sphere_clearance(centers, ctx.obstacles).reshape(h, n).T - cfg.safety_margin_m  # (N, H)
         t2 = time.perf_counter()
         clearance = clearance[:, 1:]
         dq = np.abs(np.diff(q, axis=1)) / cfg.dt
@@ -105,10 +103,6 @@ class GeometricSelector:
         return s
 
     # Limits in the candidates' dtype, with a tolerance of float32 round-off on values ~3 rad.
-    @staticmethod
-    def _radii(dtype: np.dtype) -> np.ndarray:
-        return SPHERE_RADII.astype(dtype)
-
     @staticmethod
     def _lower(dtype: np.dtype) -> np.ndarray:
         return (JOINT_LOWER - _LIMIT_TOLERANCE).astype(dtype)

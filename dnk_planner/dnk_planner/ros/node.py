@@ -31,7 +31,7 @@ from dnk_msgs.srv import SetGoal
 from dnk_planner.ros import topics
 from dnk_planner.ros.controller_bridge import ArmState, ControllerBridge, pose_stamped
 from dnk_planner.core import Context, Planner
-from dnk_planner.core.arm_geometry import SPHERE_RADII, arm_planes
+from dnk_planner.core.arm_geometry import arm_clearance, arm_planes
 from dnk_planner.core.geometry import ObstacleSet, matrix_to_quat, quat_to_matrix
 from dnk_planner.core.kinematics import SHOULDER_POSITION, forward_kinematics, solve_ik, unwrap_near
 from dnk_planner.core.manifest import ModelContractError, load_model
@@ -433,8 +433,7 @@ class PlannerNode(Node):
         """Whole-arm clearance of a joint plan (m): closest link sphere to any obstacle surface."""
         if self.obstacles.is_empty:
             return math.inf
-        centers, _ = arm_planes(plan_q)
-        return float((self.obstacles.min_signed_distance_planes(centers) - SPHERE_RADII[:, None]).min())
+        return float(arm_clearance(plan_q, self.obstacles).min())
 
     def _command(self, q_next: np.ndarray, arm: ArmState) -> None:
         """The plan's next row: its pose on /dnk/target_pose and the bridge's command."""
