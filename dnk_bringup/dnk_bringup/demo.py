@@ -29,7 +29,7 @@ from dnk_planner.testing.models import ARM_MODEL_ID, build_arm_primitive_model  
 from dnk_planner.ros.client import PlannerClient, box, sphere, start_planner_process, stop_process  # noqa: E402
 from dnk_planner.core.arm_geometry import arm_clearance  # noqa: E402
 from dnk_planner.core.kinematics import forward_kinematics  # noqa: E402
-from dnk_planner.ros.node import obstacles_from_msg  # noqa: E402
+from dnk_planner.ros.inputs import obstacles_from_msg  # noqa: E402
 
 from dnk_bringup.paths import config_file  # noqa: E402
 

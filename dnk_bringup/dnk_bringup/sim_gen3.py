@@ -35,7 +35,7 @@ from dnk_bringup.arm_sim import ArmSim
 from dnk_bringup.gen3_mujoco import TIMESTEP_S, Gen3Mujoco
 from dnk_msgs.msg import ArmContacts, ObstacleArray
 from dnk_planner.ros.controller_bridge import DEG_PER_RAD
-from dnk_planner.ros.node import obstacles_from_msg
+from dnk_planner.ros.inputs import obstacles_from_msg
 from dnk_planner.ros.params import ParameterConfigError, declare_config
 from dnk_planner.ros.spin import init, spin_until_shutdown
 from dnk_bringup.paths import config_file

@@ -77,13 +77,38 @@ def arm_planes(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return centers, ee
 
 
-def sphere_clearance(centers: np.ndarray, obstacles: ObstacleSet) -> np.ndarray:
+def sphere_clearance(centers: np.ndarray, obstacles: ObstacleSet, cutoff: float | None = None) -> np.ndarray:
     """Whole-arm clearance (P,) from `arm_planes` sphere centres (3, S, P): the smallest signed
     distance from any link sphere's surface to any obstacle (m, negative = penetration, +inf
-    without obstacles); in the centres' dtype."""
-    d = obstacles.min_signed_distance_planes(centers)                 # (S, P)
-    d -= SPHERE_RADII.astype(d.dtype)[:, None]
-    return d.min(axis=0)
+    without obstacles); in the centres' dtype.
+
+    With `cutoff` the result is min(clearance, cutoff), and a broad phase skips the work that
+    cannot change it: the gap between the box bounding each sphere's path over all P configurations and
+    each obstacle's axis-aligned box is a lower bound on their distance, and only obstacles and spheres with a pair under
+    the cutoff are computed exactly (callers that saturate the clearance anyway pass their
+    saturation point; the exact values below it are unchanged).
+    """
+    if cutoff is None:
+        d = obstacles.min_signed_distance_planes(centers)             # (S, P)
+        d -= SPHERE_RADII.astype(d.dtype)[:, None]
+        return d.min(axis=0)
+    p = centers.shape[2]
+    if obstacles.is_empty:
+        return np.full(p, cutoff, dtype=centers.dtype)
+    low, high = centers.min(axis=2).T, centers.max(axis=2).T            # (S, 3) path bounds per sphere
+    o_low, o_high = obstacles.bounds                                    # (M, 3)
+    gap = np.maximum(np.maximum(low[None] - o_high[:, None], o_low[:, None] - high[None]), 0.0)   # (M, S, 3)
+    bound = np.sqrt(np.square(gap).sum(axis=2)) - SPHERE_RADII[None]
+    near = bound < cutoff                                               # (M, S)
+    keep_obstacles, keep_spheres = near.any(axis=1), near.any(axis=0)
+    if not keep_obstacles.any():
+        return np.full(p, cutoff, dtype=centers.dtype)
+    subset = obstacles if keep_obstacles.all() else obstacles.subset(keep_obstacles)
+    d = subset.min_signed_distance_planes(centers[:, keep_spheres])    # (S', P)
+    d -= SPHERE_RADII[keep_spheres].astype(d.dtype)[:, None]
+    out = d.min(axis=0)
+    np.minimum(out, cutoff, out=out)
+    return out
 
 
 def arm_clearance(q: np.ndarray, obstacles: ObstacleSet) -> np.ndarray:

@@ -142,6 +142,36 @@ class ObstacleSet:
     def is_empty(self) -> bool:
         return not self.ids
 
+    @property
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """World-axis-aligned box around each obstacle: lower (M, 3) and upper (M, 3) corners, m."""
+        half = np.concatenate([np.repeat(self.sphere_radii[:, None], 3, axis=1),
+                               np.einsum("bij,bj->bi", np.abs(self.box_rotations), self.box_half_extents)])
+        c = np.concatenate([self.sphere_centers, self.box_centers])
+        return c - half, c + half
+
+    def subset(self, keep: np.ndarray) -> ObstacleSet:
+        """The obstacles at `ids` indices `keep` (a boolean mask or indices), in their original order."""
+        mask = np.zeros(len(self), dtype=bool)
+        mask[keep] = True
+        s = len(self.sphere_ids)
+        ms, mb = mask[:s], mask[s:]
+        return ObstacleSet(tuple(np.array(self.sphere_ids, dtype=object)[ms]), self.sphere_centers[ms],
+                           self.sphere_radii[ms], tuple(np.array(self.box_ids, dtype=object)[mb]),
+                           self.box_centers[mb], self.box_rotations[mb], self.box_half_extents[mb])
+
+    def nearest(self, points: np.ndarray, k: int) -> tuple[ObstacleSet, int]:
+        """The `k` obstacles closest to any of `points` (..., 3) and how many were left out.
+
+        Bounds the planner's per-decision cost (linear in the obstacle count) whatever a
+        perception source sends; ties keep the earlier obstacle.
+        """
+        if len(self) <= k:
+            return self, 0
+        d = self.signed_distance(np.asarray(points, dtype=np.float64).reshape(-1, 3)).min(axis=0)
+        keep = np.argsort(d, kind="stable")[:k]
+        return self.subset(keep), len(self) - k
+
     def __len__(self) -> int:
         return len(self.ids)
 

@@ -215,6 +215,9 @@ def _paths(path: str | Path) -> tuple[Path, Path]:
     return path.with_suffix(".onnx"), path.with_suffix(".json")
 
 
+MAX_MANIFEST_BYTES = 1 << 20  # a manifest is a few kB; this bounds what configure reads
+
+
 def read_manifest(path: str | Path) -> ModelManifest:
     """Parse and self-validate a manifest (no .onnx needed)."""
     _, json_path = _paths(path)
@@ -223,10 +226,16 @@ def read_manifest(path: str | Path) -> ModelManifest:
             "manifest", f"{json_path} not found",
             "export the model with its manifest (dnk_planner.core.manifest.save_manifest) beside the .onnx",
         )
+    size = json_path.stat().st_size
+    if size > MAX_MANIFEST_BYTES:
+        raise ModelContractError("manifest", f"{json_path} is {size} bytes, more than a manifest can be "
+                                 f"({MAX_MANIFEST_BYTES})", "re-export it")
     try:
         raw = json.loads(json_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ModelContractError("manifest", f"{json_path} is not valid JSON ({e})", "re-export it") from e
+    except RecursionError as e:
+        raise ModelContractError("manifest", f"{json_path} is nested too deeply to be a manifest", "re-export it") from e
     if not isinstance(raw, dict):
         raise ModelContractError("manifest", f"{json_path} is not a JSON object", "re-export it")
     if raw.get("format_version") != FORMAT_VERSION:
@@ -359,11 +368,17 @@ def load_model(path: str | Path, provider: str = "auto", threads: int = 1) -> On
             "onnx_sha256", f"manifest has {manifest.onnx_sha256[:12]}... but {onnx_path.name} hashes to "
             f"{digest[:12]}...", "the .onnx and .json come from different exports: re-export both together",
         )
+    if onnx_path.stat().st_size == 0:
+        raise ModelContractError("onnx file", f"{onnx_path} is empty (0 bytes)",
+                                 "copy the complete .onnx again (an interrupted copy or download leaves this)")
     try:
         opsets = onnx_opsets(onnx_path)
     except (ValueError, UnicodeDecodeError) as e:
         raise ModelContractError("onnx file", f"{onnx_path} is not a valid ONNX protobuf ({e})",
                                  "re-export the model") from e
+    if "" not in opsets:
+        raise ModelContractError("onnx file", f"{onnx_path} imports no default-domain opset: not an ONNX model",
+                                 "re-export the model")
     if opsets.get("") != manifest.opset:
         raise ModelContractError(
             "opset", f"manifest says {manifest.opset} but the .onnx imports {opsets.get('')}",

@@ -77,7 +77,8 @@ class GeometricSelector:
         if ctx.obstacles is None or ctx.obstacles.is_empty:
             clearance = np.full((n, h), cfg.clearance_saturation_m, dtype=q.dtype)
         else:
-            clearance = sphere_clearance(centers, ctx.obstacles).reshape(h, n).T - cfg.safety_margin_m  # (N, H)
+            cutoff = cfg.safety_margin_m + cfg.clearance_saturation_m              # clearance beyond it is not scored
+            clearance = sphere_clearance(centers, ctx.obstacles, cutoff).reshape(h, n).T - cfg.safety_margin_m
         t2 = time.perf_counter()
         clearance = clearance[:, 1:]
         dq = np.abs(np.diff(q, axis=1)) / cfg.dt

@@ -22,8 +22,14 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, Twist
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
+from rcl_interfaces.msg import Parameter as ParameterMsg
+from rcl_interfaces.msg import SetParametersResult
+from rcl_interfaces.srv import GetParameters, SetParameters
+from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
+from rclpy.time import Time
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import MarkerArray
@@ -148,9 +154,12 @@ class PlannerClient(BackgroundNode):
         self._set_goal = n.create_client(SetGoal, topics.SET_GOAL)
         self._change_state = n.create_client(ChangeState, f"/{node_name}/change_state")
         self._get_state = n.create_client(GetState, f"/{node_name}/get_state")
+        self._set_parameters = n.create_client(SetParameters, f"/{node_name}/set_parameters")
+        self._get_parameters = n.create_client(GetParameters, f"/{node_name}/get_parameters")
         # Static arm: joint_state is published at 100 Hz while not None.
         self.joint_names = list(joint_names or [f"joint_{i}" for i in range(1, 8)])
         self.joint_state: JointState | None = None
+        self.stamp_offset_s: float | None = 0.0   # header.stamp = now + offset (None: a zero stamp)
         n.create_timer(0.01, self._publish_joint_state)
 
     # ------------------------------------------------------------------ streams
@@ -193,7 +202,11 @@ class PlannerClient(BackgroundNode):
     def _publish_joint_state(self) -> None:
         msg = self.joint_state
         if msg is not None:
-            msg.header.stamp = self.node.get_clock().now().to_msg()
+            offset = self.stamp_offset_s
+            if offset is None:
+                msg.header.stamp = Time().to_msg()
+            else:
+                msg.header.stamp = (self.node.get_clock().now() + Duration(nanoseconds=int(offset * 1e9))).to_msg()
             self.pub_joint_states.publish(msg)
 
     # ------------------------------------------------------------------ calls
@@ -213,6 +226,16 @@ class PlannerClient(BackgroundNode):
 
     def lifecycle_state(self) -> int:
         return self.call(self._get_state, GetState.Request()).current_state.id
+
+    def set_parameters(self, **values) -> list[SetParametersResult]:
+        """`ros2 param set` for each value; the node's answers (successful, reason) in order."""
+        params = [Parameter(name, value=v).to_parameter_msg() for name, v in values.items()]
+        return self.call(self._set_parameters, SetParameters.Request(parameters=params)).results
+
+    def get_parameter(self, name: str):
+        """The node's current value of one parameter."""
+        value = self.call(self._get_parameters, GetParameters.Request(names=[name])).values[0]
+        return Parameter.from_parameter_msg(ParameterMsg(name=name, value=value)).value
 
     def set_goal(self, position: Sequence[float], tolerance: float = 0.01, frame: str = "base_link",
                  orientation_xyzw: Sequence[float] | None = None) -> SetGoal.Response:

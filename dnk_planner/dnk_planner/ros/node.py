@@ -16,29 +16,42 @@ import math
 import sys
 import threading
 import time
-from collections import deque
+import traceback
+from collections import Counter, deque
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point, PoseStamped
 from rclpy.lifecycle import Node, State, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import JointState
 from visualization_msgs.msg import Marker, MarkerArray
 
-from dnk_msgs.msg import Obstacle, ObstacleArray, PlannerStatus
+from dnk_msgs.msg import ObstacleArray, PlannerStatus
 from dnk_msgs.srv import SetGoal
 from dnk_planner.ros import topics
 from dnk_planner.ros.controller_bridge import ArmState, ControllerBridge, pose_stamped
-from dnk_planner.core import Context, Planner
+from dnk_planner.core import Context, Decision, Planner
 from dnk_planner.core.arm_geometry import arm_clearance, arm_planes
 from dnk_planner.core.geometry import ObstacleSet, matrix_to_quat, quat_to_matrix
-from dnk_planner.core.kinematics import SHOULDER_POSITION, forward_kinematics, solve_ik, unwrap_near
+from dnk_planner.core.kinematics import (JOINT_LOWER, JOINT_UPPER, SHOULDER_POSITION, forward_kinematics, solve_ik,
+                                         unwrap_near)
 from dnk_planner.core.manifest import ModelContractError, load_model
 from dnk_planner.core.selectors import GeometricSelector
+from dnk_planner.ros.inputs import InputError, joint_positions, obstacle_count, obstacles_from_msg, stamp_age
 from dnk_planner.ros.node_config import NodeConfig
-from dnk_planner.ros.params import ParameterConfigError, declare_parameters, read_config
+from dnk_planner.ros.params import ParameterConfigError, declare_parameters, read_config, validate_on_set
 from dnk_planner.ros.spin import init, spin_until_shutdown
+
+
+# Every refused-input counter, always present in /diagnostics (0 until it happens).
+FAULT_KINDS = (
+    "joint_states.names", "joint_states.non_finite", "joint_states.out_of_limits", "joint_states.stamp_future",
+    "joint_states.stamp_stale", "obstacles.invalid", "obstacles.frame", "obstacles.oversized", "goals.rejected",
+    "goals.blocked", "goals.rate", "parameters.refused",
+)
+GOAL_BURST = 5  # SetGoal requests accepted back to back before max_goal_rate_hz applies
 
 
 class LatencyStats:
@@ -65,10 +78,13 @@ class PlannerNode(Node):
     def __init__(self, node_name: str = "dnk_planner", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
         self._parameter_error: str | None = None
+        self.faults: Counter[str] = Counter()   # refused inputs by kind, since start (/diagnostics)
         try:
             declare_parameters(self, NodeConfig, read_only=False)
         except ParameterConfigError as err:  # reported by configure, so the process stays up
             self._parameter_error = str(err)
+        # a bad value is refused when it is set (ros2 param set), not at the next configure
+        validate_on_set(self, NodeConfig, on_refused=lambda: self.faults.update(["parameters.refused"]))
         self.config: NodeConfig | None = None
         self.planner: Planner | None = None
         self.bridge: ControllerBridge | None = None
@@ -78,6 +94,15 @@ class PlannerNode(Node):
 
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: State) -> TransitionCallbackReturn:
+        """Any exception is logged with its reason: rclpy's lifecycle would otherwise swallow it."""
+        try:
+            return self._configure()
+        except Exception as err:  # noqa: BLE001 - a failed configure must say why, whatever raised
+            self.get_logger().error(f"configure failed: {type(err).__name__}: {err}\n{traceback.format_exc(limit=4)}")
+            self.planner = None
+            return TransitionCallbackReturn.FAILURE
+
+    def _configure(self) -> TransitionCallbackReturn:
         try:
             if self._parameter_error:
                 raise ParameterConfigError(self._parameter_error)
@@ -189,7 +214,8 @@ class PlannerNode(Node):
             # BEST_EFFORT accepts both reliable (joint_state_broadcaster) and best-effort publishers.
             self.create_subscription(JointState, topics.JOINT_STATES, self._on_joint_state, sensor_qos),
             self.create_subscription(PoseStamped, topics.GOAL_POSE, self._on_goal_pose, 10),
-            self.create_subscription(ObstacleArray, topics.OBSTACLES, self._on_obstacles, 10),
+            # raw: the array's size is checked on its bytes before anything is deserialized
+            self.create_subscription(ObstacleArray, topics.OBSTACLES, self._on_obstacles, 10, raw=True),
             self.create_service(SetGoal, topics.SET_GOAL, self._on_set_goal),
         ]
         if self.pub_command is not None:
@@ -223,15 +249,21 @@ class PlannerNode(Node):
         self.ee_speed = math.nan
         self._settled_since: float | None = None
         self._last_command = time.monotonic()                   # for the twist watchdog
+        self._goal_blocked: str | None = None                   # why the goal is unreachable now
         self._stopped = True                                    # the last command was a stop command
         self.watchdog_stops = 0
         self.goal_tolerance = self.config.goal_tolerance_m if self.config else 0.01
-        self.obstacles = ObstacleSet.empty()
+        self._obstacles_raw: bytes | None = None  # latest /dnk/obstacles, parsed at the next cycle
+        self.obstacles_all = ObstacleSet.empty()  # the latest valid set (<= max_obstacle_array)
+        self.obstacles = ObstacleSet.empty()      # the max_obstacles of it planned against this cycle
+        self.obstacles_left_out = 0
+        self._goal_checked_against: ObstacleSet | None = None
+        self._last_goal_request = time.monotonic()
+        self._goal_tokens = float(GOAL_BURST)
         self.prev_plan: np.ndarray | None = None  # (H, 7) joint plan of the last decision
         self.prev_plan_step = 0
         self.cycles = 0
         self.deadline_misses = 0
-        self.dropped = {"joint_states": 0, "obstacles": 0, "goals": 0}
         self.latency = LatencyStats()
         self.last_latency_ms = math.nan
         self.best_score = math.nan
@@ -244,55 +276,54 @@ class PlannerNode(Node):
             self.model_id = ""
 
     # ------------------------------------------------------------------ inputs
+    def _refuse(self, kind: str, what: str, err: Exception) -> None:
+        """Count a refused input (/diagnostics key `kind`) and say why, throttled per kind."""
+        self.faults[kind] += 1
+        self.get_logger().warn(f"refused {what}: {err}", throttle_duration_sec=2.0)
+
     def _on_joint_state(self, msg: JointState) -> None:
+        cfg = self.config
         try:
-            q = np.full(7, np.nan)
-            if len(msg.position) != len(msg.name):
-                raise ValueError(f"{len(msg.name)} names but {len(msg.position)} positions")
-            seen: set[int] = set()
-            for name, value in zip(msg.name, msg.position):
-                i = self._joint_index.get(name)
-                if i is not None:
-                    if i in seen:
-                        raise ValueError(f"joint '{name}' appears twice")
-                    q[i] = value
-                    seen.add(i)
-            if len(seen) != 7:
-                raise ValueError(f"expected joints {self.config.joint_names}, got {list(msg.name)} "
-                                 "(check the 'joint_prefix' parameter)")
-            if not np.all(np.isfinite(q)):
-                raise ValueError("non-finite joint position")
-        except ValueError as err:
-            self.dropped["joint_states"] += 1
-            self.get_logger().warn(f"dropped /joint_states message: {err}", throttle_duration_sec=2.0)
+            q = joint_positions(msg, self._joint_index, cfg.joint_limit_tolerance_rad)
+            stamp = msg.header.stamp
+            age = stamp_age(stamp.sec * 1_000_000_000 + stamp.nanosec, self.get_clock().now().nanoseconds,
+                            cfg.stamp_future_tolerance_s, cfg.stale_joint_state_timeout_s)
+        except InputError as err:  # the previous good state is kept (and goes stale if nothing better comes)
+            self._refuse(err.kind, "/joint_states message", err)
             return
         self.q = q
-        self.q_stamp = time.monotonic()
-        if self._pending_goal is not None:
-            pending, self._pending_goal = self._pending_goal, None
-            self._on_goal_pose(pending)
+        self.q_stamp = time.monotonic() - age
 
     def _on_goal_pose(self, msg: PoseStamped) -> None:
-        if self.q is None:  # a topic goal cannot be answered: keep it until the first joint state
-            self._pending_goal = msg
-            self.get_logger().info("/goal_pose before any joint state: it is solved when the first one arrives")
-            return
-        ok, why = self._accept_goal(msg, self.config.goal_tolerance_m, track_orientation=False)
-        if not ok:
-            self.get_logger().warn(f"rejected /goal_pose: {why}")
+        """Kept until the next cycle (the latest wins), so goal spam costs at most one IK per cycle."""
+        self._pending_goal = msg
 
     def _on_set_goal(self, request: SetGoal.Request, response: SetGoal.Response) -> SetGoal.Response:
-        response.accepted, response.message = self._accept_goal(request.goal, request.position_tolerance,
-                                                                request.track_orientation)
+        now, rate = time.monotonic(), self.config.max_goal_rate_hz
+        # token bucket: bursts of GOAL_BURST requests pass, a sustained flood is held to `rate`
+        self._goal_tokens = min(GOAL_BURST, self._goal_tokens + (now - self._last_goal_request) * rate)
+        self._last_goal_request = now
+        if self._goal_tokens < 1.0:
+            response.accepted = False
+            response.message = (f"goal requests arrive faster than max_goal_rate_hz = {self.config.max_goal_rate_hz:g} "
+                                "Hz; each one solves IK. Fix: send a goal when it changes")
+            self.faults["goals.rate"] += 1
+        else:
+            self._goal_tokens -= 1.0
+            self._ingest_obstacles()  # the goal is checked against the newest obstacle set
+            response.accepted, response.message = self._accept_goal(request.goal, request.position_tolerance,
+                                                                    request.track_orientation)
         if not response.accepted:
-            self.get_logger().warn(f"rejected SetGoal: {response.message}")
+            self.get_logger().warn(f"rejected SetGoal: {response.message}", throttle_duration_sec=1.0)
         return response
 
     def _accept_goal(self, msg: PoseStamped, tolerance: float, track_orientation: bool) -> tuple[bool, str]:
         """Validate the goal and solve its joint configuration once (the plans' target).
 
         Position-only goals keep the tool orientation of the moment the goal arrives; with
-        `track_orientation` the goal's quaternion is the target orientation."""
+        `track_orientation` the goal's quaternion is the target orientation. A goal whose end
+        effector, or whose whole arm at every IK solution tried, is inside an obstacle's safety
+        margin is refused."""
         cfg = self.config
         p = msg.pose.position
         o = msg.pose.orientation
@@ -319,10 +350,14 @@ class PlannerNode(Node):
             if not ik.converged:
                 reason = (f"goal {np.round(goal, 3).tolist()} m is not reachable with the requested orientation "
                           f"(IK residual {ik.position_error * 1e3:.1f} mm, {np.degrees(ik.rotation_error):.1f} deg)")
+            else:
+                goal_q, reason = self._clear_goal_configuration(goal, ik.q, rotation)
         if reason is not None:
-            self.dropped["goals"] += 1
+            self.faults["goals.blocked" if "obstacle" in reason else "goals.rejected"] += 1
             return False, reason
-        self.goal, self.goal_q, self.goal_rotation = goal, ik.q, rotation
+        self.goal, self.goal_q, self.goal_rotation = goal, goal_q, rotation
+        self._goal_blocked = None
+        self._goal_checked_against = self.obstacles_all
         self.goal_tolerance = tolerance
         self.prev_plan = None
         self._settled_since = None
@@ -330,15 +365,88 @@ class PlannerNode(Node):
                                f"{', orientation tracked' if track_orientation else ''})")
         return True, "ok"
 
-    def _on_obstacles(self, msg: ObstacleArray) -> None:
+    def _clear_goal_configuration(self, goal: np.ndarray, goal_q: np.ndarray,
+                                  rotation: np.ndarray) -> tuple[np.ndarray | None, str | None]:
+        """A goal configuration whose whole arm keeps the safety margin (goal_q itself, else the closest
+        of 16 IK solutions from perturbed seeds), or None and the reason naming the obstacle."""
+        obstacles, margin = self.obstacles_all, self.config.safety_margin_m
+        if obstacles.is_empty:
+            return goal_q, None
+        d_ee = obstacles.signed_distance(goal)
+        if d_ee.min() < margin:
+            name = obstacles.ids[int(np.argmin(d_ee))]
+            return None, (f"goal {np.round(goal, 3).tolist()} m is {'inside' if d_ee.min() < 0 else 'within the safety margin of'} "
+                          f"obstacle '{name}' ({d_ee.min():.3f} m from its surface, margin {margin} m). Fix: choose "
+                          "another goal or update the obstacle set")
+        if arm_clearance(goal_q, obstacles) >= margin:
+            return goal_q, None
+        seeds = goal_q + np.random.default_rng(0).normal(0.0, 0.6, (16, 7))
+        seeds = np.clip(seeds, JOINT_LOWER, JOINT_UPPER)
+        ik = solve_ik(np.tile(goal, (16, 1)), seeds, np.tile(rotation, (16, 1, 1)))
+        ok = ik.converged & (arm_clearance(ik.q, obstacles) >= margin)
+        if ok.any():
+            candidates = ik.q[ok]
+            return candidates[np.argmin(np.linalg.norm(candidates - goal_q, axis=1))], None
+        d_arm = [float(arm_clearance(goal_q, obstacles.subset([k]))) for k in range(len(obstacles))]
+        name = obstacles.ids[int(np.argmin(d_arm))]
+        return None, (f"goal {np.round(goal, 3).tolist()} m: the arm at every goal configuration tried (17 IK "
+                      f"solutions) is within the {margin} m safety margin of obstacle '{name}'. Fix: choose another "
+                      "goal or update the obstacle set")
+
+    def _on_obstacles(self, raw: bytes) -> None:
+        """Size check on the bytes; the latest array is parsed at the next cycle (bounded work per cycle)."""
         try:
+            count = obstacle_count(raw)
+            if count > self.config.max_obstacle_array:
+                raise InputError("obstacles.oversized",
+                                 f"{count} obstacles, more than max_obstacle_array = {self.config.max_obstacle_array} "
+                                 "(keeping the previous set). Fix: filter the perception output, or raise the parameter")
+        except InputError as err:
+            self._refuse(err.kind, "/dnk/obstacles", err)
+            return
+        self._obstacles_raw = raw
+
+    def _ingest_obstacles(self) -> None:
+        raw, self._obstacles_raw = self._obstacles_raw, None
+        if raw is None:
+            return
+        try:
+            msg = deserialize_message(raw, ObstacleArray)
             if msg.header.frame_id != self.config.base_frame:
-                raise ValueError(f"frame '{msg.header.frame_id}' is not the planning frame "
+                raise InputError("obstacles.frame", f"frame '{msg.header.frame_id}' is not the planning frame "
                                  f"'{self.config.base_frame}' (no TF lookup here: publish obstacles in it)")
-            self.obstacles = obstacles_from_msg(msg)
+            self.obstacles_all = obstacles_from_msg(msg)
+        except InputError as err:
+            self._refuse(err.kind, "/dnk/obstacles (keeping the previous set)", err)
         except ValueError as err:
-            self.dropped["obstacles"] += 1
-            self.get_logger().warn(f"rejected /dnk/obstacles (keeping the previous set): {err}")
+            self._refuse("obstacles.invalid", "/dnk/obstacles (keeping the previous set)", err)
+
+    def _ingest_inputs(self, q: np.ndarray | None) -> None:
+        """Once per cycle: the latest obstacle array and /goal_pose, then the obstacles planned against."""
+        self._ingest_obstacles()
+        if self._pending_goal is not None and q is not None:
+            pending, self._pending_goal = self._pending_goal, None
+            ok, why = self._accept_goal(pending, self.config.goal_tolerance_m, track_orientation=False)
+            if not ok:
+                self.get_logger().warn(f"rejected /goal_pose: {why}", throttle_duration_sec=1.0)
+        if self.goal is not None and self._goal_checked_against is not self.obstacles_all:
+            self._recheck_goal()
+        self.obstacles, self.obstacles_left_out = self.obstacles_all, 0
+        if len(self.obstacles_all) > self.config.max_obstacles and q is not None:
+            centers, ee = arm_planes(q)
+            points = np.concatenate([centers.reshape(3, -1).T, ee.T, self.goal[None] if self.goal is not None
+                                     else np.empty((0, 3))])
+            self.obstacles, self.obstacles_left_out = self.obstacles_all.nearest(points, self.config.max_obstacles)
+
+    def _recheck_goal(self) -> None:
+        """A new obstacle set may block the goal: find a clear goal configuration, or report GOAL_UNREACHABLE."""
+        self._goal_checked_against = self.obstacles_all
+        goal_q, reason = self._clear_goal_configuration(self.goal, self.goal_q, self.goal_rotation)
+        self._goal_blocked = reason
+        if reason is None:
+            self.goal_q = goal_q
+        else:
+            self.faults["goals.blocked"] += 1
 
     # ------------------------------------------------------------------ control loop
     def _control_cycle(self) -> None:
@@ -359,6 +467,7 @@ class PlannerNode(Node):
     def _step(self) -> None:
         cfg = self.config
         t_start = time.perf_counter()
+        self._ingest_inputs(self.q)
         if self.q is None or time.monotonic() - self.q_stamp > cfg.stale_joint_state_timeout_s:
             age = time.monotonic() - self.q_stamp
             self._send_hold("no joint states yet" if self.q is None else
@@ -375,6 +484,9 @@ class PlannerNode(Node):
         if self._settled(arm):
             self._send_hold("goal reached: end effector settled within the goal tolerance", PlannerStatus.GOAL_REACHED)
             return
+        if self._goal_blocked is not None:
+            self._send_hold(self._goal_blocked, PlannerStatus.GOAL_UNREACHABLE)
+            return
 
         # goal_q's continuous joints are re-expressed next to the measurement (reported wrapped to
         # [-pi, pi]), so a wrap of the measurement never turns into a full-turn plan
@@ -385,7 +497,12 @@ class PlannerNode(Node):
         self.last_latency_ms = ms
         self.latency.add(ms)
         self.best_score = float(decision.scores[decision.best_index]) if decision.feasible else -math.inf
-        self._maybe_publish_markers(decision)
+        self._act_on(decision, arm, t_start)
+        self._maybe_publish_markers(decision)  # after the command: RViz never delays the arm
+
+    def _act_on(self, decision: Decision, arm: ArmState, t_start: float) -> None:
+        """The decision to the controller; a late one is replaced by the previous plan's next step."""
+        cfg = self.config
         cycle_ms = (time.perf_counter() - t_start) * 1e3  # everything in the cycle counts, not only the decision
 
         if cycle_ms > cfg.decision_deadline_ms:
@@ -404,11 +521,11 @@ class PlannerNode(Node):
             return
         self.prev_plan = decision.trajectory[:, :7].astype(np.float64)
         self.prev_plan_step = 1
-        self.min_clearance = self._clearance(self.prev_plan)
         if self.state != PlannerStatus.ACTIVE or self.message.startswith("deadline miss"):
             self.message = "tracking the best candidate"
         self.state = PlannerStatus.ACTIVE
         self._command(np.asarray(decision.action, dtype=np.float64), arm)
+        self.min_clearance = self._clearance(self.prev_plan)
 
     def _update_speed(self, ee: np.ndarray) -> None:
         """End-effector speed from the measured joints of successive cycles (m/s)."""
@@ -490,14 +607,17 @@ class PlannerNode(Node):
                  PlannerStatus.HOLDING: DiagnosticStatus.WARN}.get(status.state, DiagnosticStatus.OK)
         if status.deadline_misses and level == DiagnosticStatus.OK:
             level = DiagnosticStatus.WARN
+        f = self.faults
         values = {
             "state": str(status.state), "cycles": str(status.cycles),
             "deadline_misses": str(status.deadline_misses),
             "mean_latency_ms": f"{status.mean_latency_ms:.3f}", "p95_latency_ms": f"{status.p95_latency_ms:.3f}",
-            "dropped_joint_states": str(self.dropped["joint_states"]),
-            "rejected_obstacle_arrays": str(self.dropped["obstacles"]),
-            "rejected_goals": str(self.dropped["goals"]), "watchdog_zero_twists": str(self.watchdog_stops),
-            "model_id": self.model_id,
+            "dropped_joint_states": str(sum(v for k, v in f.items() if k.startswith("joint_states."))),
+            "rejected_obstacle_arrays": str(sum(v for k, v in f.items() if k.startswith("obstacles."))),
+            "rejected_goals": str(sum(v for k, v in f.items() if k.startswith("goals."))),
+            **{k: str(f[k]) for k in FAULT_KINDS},
+            "obstacles_planned": str(len(self.obstacles)), "obstacles_left_out": str(self.obstacles_left_out),
+            "watchdog_zero_twists": str(self.watchdog_stops), "model_id": self.model_id,
         }
         diag = DiagnosticStatus(level=level, name="dnk_planner: control loop", hardware_id="kinova_gen3",
                                 message=status.message,
@@ -512,30 +632,6 @@ class PlannerNode(Node):
         self._last_markers = now
         self.pub_markers.publish(candidate_markers(decision, self.config.base_frame,
                                                    self.get_clock().now().to_msg()))
-
-
-def obstacles_from_msg(msg: ObstacleArray) -> ObstacleSet:
-    """ObstacleArray -> the core's ObstacleSet; ValueError names the obstacle and the field.
-
-    Shape and dimension count are message-level checks; sizes, finiteness and quaternions are
-    validated by ObstacleSet.from_shapes, the one place that owns those rules.
-    """
-    spheres, boxes = [], []
-    for k, obs in enumerate(msg.obstacles):
-        name = obs.id or f"#{k}"
-        p, o = obs.pose.position, obs.pose.orientation
-        center, quat = (p.x, p.y, p.z), (o.x, o.y, o.z, o.w)
-        dims = list(obs.dimensions)
-        if obs.shape == Obstacle.SPHERE and len(dims) == 1:
-            spheres.append((name, center, dims[0]))
-        elif obs.shape == Obstacle.BOX and len(dims) == 3:
-            boxes.append((name, center, quat, dims))
-        elif obs.shape in (Obstacle.SPHERE, Obstacle.BOX):
-            raise ValueError(f"obstacle '{name}': dimensions has {len(dims)} values; "
-                             f"{'SPHERE needs [radius]' if obs.shape == Obstacle.SPHERE else 'BOX needs [x, y, z] sizes'}")
-        else:
-            raise ValueError(f"obstacle '{name}': shape {obs.shape} is neither SPHERE (0) nor BOX (1)")
-    return ObstacleSet.from_shapes(spheres=spheres, boxes=boxes)
 
 
 def candidate_markers(decision, frame: str, stamp) -> MarkerArray:

@@ -27,7 +27,7 @@ class NodeConfig(BaseModel):
         "", description="Path to the arm student .onnx (its .json manifest lies beside it). Required.")
     provider: Provider = field_of(PlannerConfig, "provider")
     threads: int = field_of(PlannerConfig, "threads")
-    rate_hz: float = Field(20.0, ge=1.0, le=200.0, description="Control rate, Hz (1..200); the paper's arm runs at 20.")
+    rate_hz: float = Field(20.0, ge=1.0, le=500.0, description="Control rate, Hz (1..500); the paper's arm runs at 20.")
     decision_deadline_ms: float = Field(
         0.0, ge=0.0, le=1000.0,
         description="A decision slower than this is a deadline miss, ms (0 = one control period).")
@@ -41,6 +41,21 @@ class NodeConfig(BaseModel):
     joint_prefix: str = Field("", description="Prefix of the Gen3 joint names (ros2_kortex 'prefix' launch arg).")
     stale_joint_state_timeout_s: float = Field(
         0.5, gt=0.0, le=10.0, description="Joint states older than this make the node hold, s (0..10].")
+    stamp_future_tolerance_s: float = Field(
+        0.05, ge=0.0, le=5.0, description="Joint states stamped further than this in the future are refused, s "
+        "(clock skew allowance; a zero stamp falls back to reception time).")
+    joint_limit_tolerance_rad: float = Field(
+        0.02, ge=0.0, le=0.2, description="Joint states beyond the URDF position limits by more than this are refused, "
+        "rad (continuous joints: beyond [-pi, pi]).")
+    max_obstacles: int = Field(
+        16, ge=1, le=64, description="Obstacles planned against per decision (the ones nearest the arm and the goal "
+        "are kept, the rest counted in /diagnostics); bounds the decision's cost (1..64).")
+    max_obstacle_array: int = Field(
+        256, ge=1, le=4096, description="Obstacle arrays with more entries are refused before being deserialized "
+        "and the previous set is kept (1..4096).")
+    max_goal_rate_hz: float = Field(
+        20.0, ge=0.1, le=1000.0, description="SetGoal requests beyond a burst of 5 and faster than this are refused (each solves IK), Hz; "
+        "/goal_pose is read at most once per control cycle, the latest wins.")
     goal_tolerance_m: float = Field(0.01, gt=0.0, le=0.5, description="Default goal position tolerance, m (0..0.5].")
     workspace_radius_m: float = Field(
         0.9, gt=0.1, le=1.2, description="Goals farther than this from the shoulder (joint_2) are unreachable, m.")

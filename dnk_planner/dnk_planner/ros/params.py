@@ -14,7 +14,9 @@ from typing import Any, TypeVar
 
 import annotated_types
 from pydantic import BaseModel, ValidationError
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from collections.abc import Callable
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
@@ -83,14 +85,12 @@ def declare_parameters(node: Node, model: type[BaseModel], read_only: bool = Tru
                 f"--ros-args -p {name}:=<value> or in the params file ({field.description})") from exc
 
 
-def read_config(node: Node, model: type[ConfigT]) -> ConfigT:
-    """The declared parameters validated as `model` (ParameterConfigError names field and fix)."""
-    values: dict[str, Any] = {}
-    for name in model.model_fields:
-        param = node.get_parameter(name)
-        if param.type_ != Parameter.Type.NOT_SET:
-            value = param.value
-            values[name] = list(value) if isinstance(value, (list, tuple, array.array)) else value
+def _value(param: Parameter) -> Any:
+    value = param.value
+    return list(value) if isinstance(value, (list, tuple, array.array)) else value
+
+
+def _validate(node: Node, model: type[ConfigT], values: dict[str, Any]) -> ConfigT:
     try:
         return model.model_validate(values)
     except ValidationError as exc:
@@ -100,6 +100,39 @@ def read_config(node: Node, model: type[ConfigT]) -> ConfigT:
         raise ParameterConfigError(
             f"node '{node.get_name()}': {problems}. Fix: pass a valid value with --ros-args -p "
             f"<name>:=<value> or in the params file under '{node.get_name()}: ros__parameters:'") from exc
+
+
+def _current_values(node: Node, model: type[BaseModel]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in model.model_fields:
+        if node.has_parameter(name):
+            param = node.get_parameter(name)
+            if param.type_ != Parameter.Type.NOT_SET:
+                values[name] = _value(param)
+    return values
+
+
+def read_config(node: Node, model: type[ConfigT]) -> ConfigT:
+    """The declared parameters validated as `model` (ParameterConfigError names field and fix)."""
+    return _validate(node, model, _current_values(node, model))
+
+
+def validate_on_set(node: Node, model: type[BaseModel], on_refused: Callable[[], None] | None = None) -> None:
+    """Refuse a parameter change (`ros2 param set`, set_parameters) that would make `model` invalid,
+    when it is set: the caller gets the reason naming the field, the old value stays."""
+
+    def check(params: list[Parameter]) -> SetParametersResult:
+        values = _current_values(node, model)
+        values.update({p.name: _value(p) for p in params if p.name in model.model_fields})
+        try:
+            _validate(node, model, values)
+        except ParameterConfigError as err:
+            if on_refused is not None:
+                on_refused()
+            return SetParametersResult(successful=False, reason=str(err))
+        return SetParametersResult(successful=True)
+
+    node.add_on_set_parameters_callback(check)
 
 
 def declare_config(node: Node, model: type[ConfigT]) -> ConfigT:
