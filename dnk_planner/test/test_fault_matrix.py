@@ -296,11 +296,12 @@ def test_bad_parameter_is_refused_when_set(live):
 
 def test_lifecycle_cycling(live):
     c = live
-    for _ in range(5):
-        assert c.transition(Transition.TRANSITION_DEACTIVATE)
-        assert c.transition(Transition.TRANSITION_CLEANUP)
+    for k in range(5):
+        assert c.transition(Transition.TRANSITION_DEACTIVATE), f"deactivate {k}"
+        assert c.transition(Transition.TRANSITION_CLEANUP), f"cleanup {k}"
         assert c.lifecycle_state() == State.PRIMARY_STATE_UNCONFIGURED
-        assert c.configure_and_activate()
+        assert c.transition(Transition.TRANSITION_CONFIGURE), f"configure {k}"
+        assert c.transition(Transition.TRANSITION_ACTIVATE), f"activate {k}"
     assert c.set_goal(GOAL).accepted
     c.wait_for(lambda: active(c), 5, "ACTIVE after 5 cycles")
     assert_status_rate(c)

@@ -23,6 +23,7 @@ from sensor_msgs.msg import JointState  # noqa: E402
 
 from dnk_msgs.msg import PlannerStatus  # noqa: E402
 from dnk_planner.testing.models import build_arm_primitive_model  # noqa: E402
+from dnk_planner.ros.node import MARKER_POINTS  # noqa: E402
 from dnk_planner.ros.client import (PlannerClient, sphere, start_planner_process, stop_process,  # noqa: E402
                                 target_position)
 from dnk_planner.core.kinematics import HOME_POSITIONS, JOINT_VELOCITY_LIMITS, forward_kinematics  # noqa: E402
@@ -94,7 +95,7 @@ def test_lifecycle_rate_and_status(client, planner):
     # RViz markers: 64 candidate strips starting at the arm, exactly one drawn as the chosen plan.
     markers = c.wait_for(lambda: c.markers and c.markers[-1].markers, timeout=3, what="candidate markers")
     strips = [m for m in markers if m.action == m.ADD]
-    assert len(strips) == 64 and all(len(m.points) == 32 for m in strips)
+    assert len(strips) == 64 and all(len(m.points) == MARKER_POINTS for m in strips)
     best = [m for m in strips if m.scale.x > 0.004]
     assert len(best) == 1
     first, last = (np.array([q.x, q.y, q.z]) for q in (best[0].points[0], best[0].points[-1]))

@@ -129,7 +129,8 @@ class BackgroundNode:
 class PlannerClient(BackgroundNode):
     """Talks to one planner node (`node_name`, default dnk_planner) from a background thread."""
 
-    def __init__(self, node_name: str = "dnk_planner", joint_names: Sequence[str] | None = None) -> None:
+    def __init__(self, node_name: str = "dnk_planner", joint_names: Sequence[str] | None = None,
+                 listen_joint_states: bool = True) -> None:
         super().__init__("dnk_planner_client")
         self.status: list[PlannerStatus] = []
         self.targets: list[PoseStamped] = []
@@ -150,7 +151,8 @@ class PlannerClient(BackgroundNode):
         n.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self.diagnostics.append, 100)
         n.create_subscription(MarkerArray, topics.CANDIDATES, self.markers.append, 10)
         self._last_joint_state: JointState | None = None
-        n.create_subscription(JointState, topics.JOINT_STATES, self._on_joint_state, 10)
+        if listen_joint_states:  # off where this process floods /joint_states itself (benchmarks)
+            n.create_subscription(JointState, topics.JOINT_STATES, self._on_joint_state, 10)
         self._set_goal = n.create_client(SetGoal, topics.SET_GOAL)
         self._change_state = n.create_client(ChangeState, f"/{node_name}/change_state")
         self._get_state = n.create_client(GetState, f"/{node_name}/get_state")
