@@ -1,5 +1,5 @@
 # People's entry point. `make demo` and `make test` set everything up themselves.
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench soak clean
 
 setup:
 	bash scripts/setup.sh
@@ -12,6 +12,9 @@ test:
 
 bench: setup
 	bash -c '. scripts/env.sh && python dnk_planner/benchmarks/bench_decision.py'
+
+soak: setup
+	bash -c '. scripts/env.sh && python dnk_planner/benchmarks/bench_soak.py --warmup 30 --out reports/bench/soak.json'
 
 clean:
 	rm -rf build install log .venv

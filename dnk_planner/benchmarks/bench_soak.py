@@ -19,6 +19,7 @@ import platform
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +87,7 @@ class Load(threading.Thread):
 
 
 def run_at(client: PlannerClient, model: Path, rate_hz: float, seconds: float, warmup_s: float,
-           load_args: dict) -> dict:
+           load_args: dict, log_dir: Path | None = None) -> dict:
     """One planner process at `rate_hz` under load; statistics after `warmup_s`."""
     client.clear()
     client.hold_joints(None)  # the load thread publishes the joint states
@@ -112,6 +113,9 @@ def run_at(client: PlannerClient, model: Path, rate_hz: float, seconds: float, w
     finally:
         load.stop()
         log = stop_process(proc)
+        if log_dir is not None:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            (log_dir / f"planner_{rate_hz:g}hz.log").write_text(log)
     if not status:
         raise RuntimeError(f"no status received at {rate_hz} Hz:\n{log}")
     stamps = np.array([s.header.stamp.sec + s.header.stamp.nanosec * 1e-9 for s in status])
@@ -120,6 +124,7 @@ def run_at(client: PlannerClient, model: Path, rate_hz: float, seconds: float, w
     latency = np.array([s.last_latency_ms for s in status])
     latency = latency[np.isfinite(latency)]
     states = {int(s.state) for s in status}
+    messages = Counter(s.message.split(" (")[0][:80] for s in status)
     return {
         "rate_hz": rate_hz, "seconds": seconds, "warmup_s": warmup_s,
         "cycles": int(status[-1].cycles - status[0].cycles + 1), "expected_cycles": int(round(seconds * rate_hz)),
@@ -129,7 +134,7 @@ def run_at(client: PlannerClient, model: Path, rate_hz: float, seconds: float, w
         "decision_ms_p50": float(np.percentile(latency, 50)) if latency.size else None,
         "decision_ms_p95": float(np.percentile(latency, 95)) if latency.size else None,
         "decision_ms_p99": float(np.percentile(latency, 99)) if latency.size else None,
-        "states": sorted(states),
+        "states": sorted(states), "status_messages": dict(messages.most_common(8)),
         "sent_rates_hz": {k: v / seconds for k, v in sent.items()},
         "rss_mib_start": rss[0][1], "rss_mib_end": rss[-1][1], "rss_growth_mib": rss[-1][1] - rss[0][1],
         "rss_mib": [[round(t, 2), round(m, 3)] for t, m in rss],
@@ -175,6 +180,7 @@ def main() -> None:
     ap.add_argument("--obstacle-hz", type=float, default=100.0)
     ap.add_argument("--goal-period", type=float, default=5.0, help="s between goal changes")
     ap.add_argument("--out", type=Path, default=Path("results/bench/soak.json"))
+    ap.add_argument("--logs", type=Path, default=None, help="folder for the planner's log of each run")
     args = ap.parse_args()
     load_args = {"joint_hz": args.joint_hz, "obstacle_hz": args.obstacle_hz, "goal_period_s": args.goal_period}
 
@@ -183,8 +189,8 @@ def main() -> None:
         build_arm_primitive_model(model, horizon=32)
         client = PlannerClient(listen_joint_states=False)
         try:
-            soak = run_at(client, model, args.rate, args.seconds, args.warmup, load_args)
-            sweep = [run_at(client, model, r, args.sweep_seconds, args.warmup, load_args) for r in args.sweep]
+            soak = run_at(client, model, args.rate, args.seconds, args.warmup, load_args, args.logs)
+            sweep = [run_at(client, model, r, args.sweep_seconds, args.warmup, load_args, args.logs) for r in args.sweep]
         finally:
             client.close()
     ok = [r["rate_hz"] for r in sweep if r["deadline_misses"] == 0 and r["cycles"] >= 0.95 * r["expected_cycles"]]

@@ -172,13 +172,17 @@ def _datasets(p: argparse.ArgumentParser) -> Handler:
 
 def build_parser() -> argparse.ArgumentParser:
     from dnk_training import distill_cli
+    from dnk_training.arm import cli as arm_cli
 
-    clash = set(COMMANDS) & set(distill_cli.COMMANDS)
-    if clash:
-        raise ValueError(f"dnk-train subcommand(s) {sorted(clash)} registered twice; pick other names")
+    commands: dict = {}
+    for group in (COMMANDS, distill_cli.COMMANDS, arm_cli.COMMANDS):
+        clash = set(commands) & set(group)
+        if clash:
+            raise ValueError(f"dnk-train subcommand(s) {sorted(clash)} registered twice; pick other names")
+        commands.update(group)
     parser = argparse.ArgumentParser(prog="dnk-train", description="DNK offline training pipeline")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, s in {**COMMANDS, **distill_cli.COMMANDS}.items():
+    for name, s in commands.items():
         sp = sub.add_parser(name, help=s.help, description=s.help)
         sp.set_defaults(handler=s.configure(sp))
     return parser

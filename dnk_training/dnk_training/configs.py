@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from dnk_training.eval.metrics import env_family
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
-NON_TASK_CONFIGS = {"distill", "eval"}  # scale of distillation and of evaluation, shared by every task
+NON_TASK_CONFIGS = {"distill", "eval", "arm_demos"}  # distillation and evaluation scale (every task); the arm demos
 
 
 class _Strict(BaseModel):

@@ -47,11 +47,14 @@ def pred_loss(x_hat: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
     return per_sample_mse(x_hat, x0)
 
 
-def act_loss(a_hat: torch.Tensor, a: torch.Tensor, w_first: float, w_rest: float) -> torch.Tensor:
-    """(16) sum_h w_h ||a^^_h - a^_h||^2 / sum_h w_h per sample; a is [B, H, da]."""
+def act_loss(a_hat: torch.Tensor, a: torch.Tensor, w_first: float, w_rest: float, action_row: int) -> torch.Tensor:
+    """(16) sum_h w_h ||a^^_h - a^_h||^2 / sum_h w_h per sample; a is [B, H, da].
+
+    w_first weighs the row the planner executes (`layout.action.row`: 0 for locomotion, 1 for the
+    arm, whose row 0 is the measured state re-imposed as context)."""
     err = (a_hat - a).pow(2).mean(dim=2)  # [B, H]
     w = torch.full((a.shape[1],), w_rest, dtype=a.dtype, device=a.device)
-    w[0] = w_first
+    w[action_row] = w_first
     return (err * w).sum(dim=1) / w.sum()
 
 

@@ -58,5 +58,5 @@ def test_losses_backpropagate_to_every_parameter():
     x = torch.randn(8, 3, 5)
     loss, logs = m.losses(x, torch.randn(8, 3, 5), torch.ones(8), x)
     loss.backward()
-    assert set(logs) == {"rec", "lat", "pred", "act", "gain", "inv"}
+    assert set(logs) == {"rec", "lat", "pred", "act", "gain", "inv", "lat_floor"}
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in m.parameters())

@@ -37,10 +37,18 @@ def test_action_loss_weights_first_action():
     a = torch.zeros(1, 3, 2)
     a_hat = torch.tensor([[[1.0, 1.0], [2.0, 0.0], [0.0, 0.0]]])
     # per-step mean sq err: [1, 2, 0]; weights [10, 1, 1] -> (10 + 2 + 0) / 12 = 1
-    assert torch.allclose(act_loss(a_hat, a, 10.0, 1.0), torch.tensor([1.0]))
+    assert torch.allclose(act_loss(a_hat, a, 10.0, 1.0, action_row=0), torch.tensor([1.0]))
     # only a later step wrong: (0 + 2 + 0) / 12
     a_hat2 = torch.tensor([[[0.0, 0.0], [2.0, 0.0], [0.0, 0.0]]])
-    assert torch.allclose(act_loss(a_hat2, a, 10.0, 1.0), torch.tensor([2.0 / 12]))
+    assert torch.allclose(act_loss(a_hat2, a, 10.0, 1.0, action_row=0), torch.tensor([2.0 / 12]))
+
+
+def test_action_loss_weight_follows_the_executed_row():
+    """The arm executes row 1 (row 0 is the re-imposed measured state): w_first must land there."""
+    a = torch.zeros(1, 3, 2)
+    row1_wrong = torch.tensor([[[0.0, 0.0], [2.0, 0.0], [0.0, 0.0]]])   # per-step errors [0, 2, 0]
+    assert torch.allclose(act_loss(row1_wrong, a, 10.0, 1.0, action_row=1), torch.tensor([20.0 / 12]))
+    assert torch.allclose(act_loss(row1_wrong, a, 10.0, 1.0, action_row=0), torch.tensor([2.0 / 12]))
 
 
 def test_gain_loss_zero_inside_bound_and_quadratic_outside():

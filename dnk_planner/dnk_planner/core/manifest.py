@@ -99,6 +99,9 @@ class ModelManifest(_Strict):
     columns: list[ColumnSpec] = Field(min_length=1, description="Row layout; D = sum of dims.")
     fixed: list[FixedSpec] = Field(default_factory=list)
     action: ActionSpec
+    row_period_s: float | None = Field(
+        None, gt=0.0, le=10.0, description="Time between trajectory rows, s (the arm's plans: 0.05 = 20 Hz). A node "
+        "running at another rate samples the plan at its own period; None: rows are one control period apart.")
     normalizer: NormalizerSpec
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]

@@ -137,7 +137,9 @@ class PlannerNode(Node):
                 raise ModelContractError(
                     f"{cfg.model_path}: manifest has task={student.manifest.task!r} role={student.manifest.role!r}; "
                     "the arm planner needs task='arm', role='student'")
-            self.planner = Planner(student, GeometricSelector(cfg.score_config()), cfg.planner_config())
+            # rows are the model's period apart, whatever the control rate: scored and sampled so
+            self.plan_dt = student.manifest.row_period_s or cfg.period_s
+            self.planner = Planner(student, GeometricSelector(cfg.score_config(self.plan_dt)), cfg.planner_config())
         except (ModelContractError, ValueError, OSError) as err:
             self.get_logger().error(f"configure failed: {err}")
             self.planner = None
@@ -277,7 +279,7 @@ class PlannerNode(Node):
         self._last_goal_request = time.monotonic()
         self._goal_tokens = float(GOAL_BURST)
         self.prev_plan: np.ndarray | None = None  # (H, 7) joint plan of the last decision
-        self.prev_plan_step = 0
+        self.prev_plan_time = 0.0                 # s along it of the last command
         self.cycles = 0
         self.deadline_misses = 0
         self.latency = LatencyStats()
@@ -484,6 +486,7 @@ class PlannerNode(Node):
         cfg = self.config
         t_start = time.perf_counter()
         self._ingest_inputs(self.q)
+        self._ingest_ms = (time.perf_counter() - t_start) * 1e3
         if self.q is None or time.monotonic() - self.q_stamp > cfg.stale_joint_state_timeout_s:
             age = time.monotonic() - self.q_stamp
             self._send_hold("no joint states yet" if self.q is None else
@@ -523,12 +526,15 @@ class PlannerNode(Node):
 
         if cycle_ms > cfg.decision_deadline_ms:
             self.deadline_misses += 1
-            if self.prev_plan is not None and self.prev_plan_step + 1 < len(self.prev_plan):
+            split = ", ".join(f"{k[:-3]} {v:.2f}" for k, v in decision.timing.items())
+            self.get_logger().warn(f"deadline miss: cycle {cycle_ms:.2f} ms > {cfg.decision_deadline_ms:.2f} ms "
+                                   f"(inputs {self._ingest_ms:.2f}, {split} ms)", throttle_duration_sec=1.0)
+            if self.prev_plan is not None and self.prev_plan_time + cfg.period_s <= (len(self.prev_plan) - 1) * self.plan_dt:
                 # The late decision is stale; keep moving along the plan we already trust.
-                self.prev_plan_step += 1
+                self.prev_plan_time += cfg.period_s
                 self.state = PlannerStatus.ACTIVE
                 self.message = f"deadline miss ({cycle_ms:.2f} ms > {cfg.decision_deadline_ms:.2f} ms): previous plan step"
-                self._command(self.prev_plan[self.prev_plan_step], arm)
+                self._command(plan_point(self.prev_plan, self.prev_plan_time / self.plan_dt), arm)
                 return
         if not decision.feasible:
             self.prev_plan = None
@@ -536,11 +542,12 @@ class PlannerNode(Node):
                             "margin or the joint limits")
             return
         self.prev_plan = decision.trajectory[:, :7].astype(np.float64)
-        self.prev_plan_step = 1
+        self.prev_plan_time = cfg.period_s
         if self.state != PlannerStatus.ACTIVE or self.message.startswith("deadline miss"):
             self.message = "tracking the best candidate"
         self.state = PlannerStatus.ACTIVE
-        self._command(np.asarray(decision.action, dtype=np.float64), arm)
+        # one control period along the plan: row 1 (the action) when the rate is the model's
+        self._command(plan_point(self.prev_plan, cfg.period_s / self.plan_dt), arm)
         self.min_clearance = self._clearance(self.prev_plan)
 
     def _update_speed(self, ee: np.ndarray) -> None:
@@ -648,6 +655,13 @@ class PlannerNode(Node):
         self._last_markers = now
         self.pub_markers.publish(candidate_markers(decision, self.config.base_frame,
                                                    self.get_clock().now().to_msg()))
+
+
+def plan_point(plan: np.ndarray, row: float) -> np.ndarray:
+    """The plan (H, 7) at fractional row `row` (linear between rows; row 1.0 is row 1 exactly)."""
+    i = min(int(row), len(plan) - 2)
+    frac = min(row - i, 1.0)
+    return plan[i] if frac == 0.0 else plan[i] + frac * (plan[i + 1] - plan[i])
 
 
 MARKER_POINTS = 17  # per candidate path: enough for RViz, and a MarkerArray of 64 builds in a few ms

@@ -102,7 +102,8 @@ class NodeConfig(BaseModel):
         """The core planner's settings from these parameters."""
         return PlannerConfig(**{k: getattr(self, k) for k in PlannerConfig.model_fields})
 
-    def score_config(self) -> GeometricScoreConfig:
-        """The geometric selector's settings; waypoints are one control period apart."""
+    def score_config(self, row_period_s: float | None = None) -> GeometricScoreConfig:
+        """The geometric selector's settings; waypoints are `row_period_s` apart (the model's, default
+        one control period)."""
         fields = set(GeometricScoreConfig.model_fields) - {"dt"}
-        return GeometricScoreConfig(dt=self.period_s, **{k: getattr(self, k) for k in fields})
+        return GeometricScoreConfig(dt=row_period_s or self.period_s, **{k: getattr(self, k) for k in fields})

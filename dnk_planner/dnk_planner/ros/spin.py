@@ -3,8 +3,9 @@
 rclpy's own signal handler shuts the context down the moment SIGINT arrives, so a node could no
 longer publish its stop command (a zero twist for a controller without timeout) and a callback
 caught mid-take could raise. DNK nodes therefore init with rclpy's handler off: SIGINT and
-SIGTERM raise KeyboardInterrupt in the spin, `on_stop` runs while the context is still valid,
-further signals are ignored during teardown (launch sends SIGINT twice), and the exit is clean.
+SIGTERM set a stop request the spin loop checks between callbacks, `on_stop` runs while the
+context is still valid, further signals are ignored during teardown (launch sends SIGINT twice),
+and the exit is clean.
 """
 from __future__ import annotations
 
@@ -17,15 +18,24 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+class _StopRequest:
+    """Set by SIGINT / SIGTERM; the spin loop checks it between callbacks, so a signal never raises
+    inside a callback (rclpy's executors log that as a fatal callback error, or it escapes from
+    the middle of a message take)."""
+
+    requested = False
+
+    @classmethod
+    def handle(cls, signum, frame) -> None:
+        cls.requested = True
 
 
 def init(args: list[str] | None) -> None:
-    """rclpy.init without rclpy's signal handler; SIGINT and SIGTERM interrupt the spin instead."""
+    """rclpy.init without rclpy's signal handler; SIGINT and SIGTERM request a stop instead."""
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    _StopRequest.requested = False
+    signal.signal(signal.SIGINT, _StopRequest.handle)
+    signal.signal(signal.SIGTERM, _StopRequest.handle)
 
 
 def make_executor() -> Executor:
@@ -42,13 +52,12 @@ def make_executor() -> Executor:
 
 
 def spin_until_shutdown(node: Node, on_stop: Callable[[], None] | None = None) -> None:
-    """Spin; on SIGINT/SIGTERM/external shutdown call `on_stop` (context still valid), then destroy."""
+    """Spin until SIGINT/SIGTERM/external shutdown; then call `on_stop` (context still valid) and destroy."""
     executor = make_executor()
     executor.add_node(node)
     try:
-        while rclpy.ok():
-            # bounded waits: a Python signal handler only runs between C calls, and rcl_wait without
-            # a timeout would keep SIGINT/SIGTERM waiting until the next callback
+        while rclpy.ok() and not _StopRequest.requested:
+            # bounded waits: the stop request is seen within 0.1 s even when no callback is due
             executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

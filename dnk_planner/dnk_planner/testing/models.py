@@ -63,11 +63,13 @@ def smooth_basis(horizon: int, k: int) -> np.ndarray:
 def _student_manifest(
     path: Path, model_id: str, task: str, horizon: int, columns: list[ColumnSpec], fixed: list[FixedSpec],
     action: ActionSpec, mean: np.ndarray, std: np.ndarray, provenance: dict[str, str],
+    row_period_s: float | None = None,
 ) -> ModelManifest:
     d = sum(c.dim for c in columns)
     return ModelManifest(
         format_version=1, model_id=model_id, role="student", task=task, horizon=horizon, columns=columns,
-        fixed=fixed, action=action, normalizer=NormalizerSpec(mean=mean.tolist(), std=std.tolist()),
+        fixed=fixed, action=action, row_period_s=row_period_s,
+        normalizer=NormalizerSpec(mean=mean.tolist(), std=std.tolist()),
         inputs=[TensorSpec(name="prior", shape=[None, horizon, d])],
         outputs=[TensorSpec(name="trajectory", shape=[None, horizon, d])],
         opset=OPSET, onnx_sha256=sha256_file(path),
@@ -187,6 +189,7 @@ def build_arm_primitive_model(
         {"method": "analytic joint-space motion primitives (not distilled)", "dataset": "none", "teacher": "none",
          "config": f"dt={dt} speed_fraction={speed_fraction} brake_rate={brake_rate} "
                    f"detour_amplitude={list(detour_amplitude)} taper_time={taper_time} num_modes={num_modes}"},
+        row_period_s=dt,
     )
     save_manifest(manifest, path)
     return manifest
@@ -271,6 +274,7 @@ def build_fdk_sized_model(
         np.r_[ARM_MEAN, np.zeros(dim - 17, np.float32)], np.r_[ARM_STD, np.ones(dim - 17, np.float32)],
         {"method": "random weights with the FDK student's shape (latency benchmark only, not a policy)",
          "config": f"latent={latent} rank={rank} hidden={hidden} depth={depth} gain_hidden={gain_hidden} seed={seed}"},
+        row_period_s=0.05,
     )
     save_manifest(manifest, path)
     return manifest

@@ -60,6 +60,7 @@ class Student(nn.Module):
         self.dim = layout.dim
         self.register_buffer("fixed", Conditioning(layout, horizon).mask.clone())
         self.action_cols = layout.column_slice(layout.action.column)
+        self.action_row = layout.action.row
 
     def reimpose(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
         return torch.where(self.fixed, prior, x)

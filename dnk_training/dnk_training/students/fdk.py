@@ -26,7 +26,9 @@ from dnk_training.students.common import Student, StudentConfig, mlp
 class FDKConfig(StudentConfig):
     """FDK architecture + loss weights (defaults of method.md)."""
 
-    rank: int = Field(32, ge=1, description="r, number of Koopman modes (r <= latent_dim)")
+    rank: int | None = Field(
+        None, ge=1, description="r, number of Koopman modes (r <= latent_dim); None = latent_dim. With r < m, "
+        "z^_0 lies in span(U) while the target phi(x^_0) does not: an irreducible floor on L_lat (logged as lat_floor)")
     gain_hidden: int = Field(128, ge=8, description="width of the modal-gain network g")
     loss: LossConfig = LossConfig()
 
@@ -36,6 +38,8 @@ class FDKStudent(Student):
 
     def __init__(self, layout: LayoutConfig, horizon: int, cfg: FDKConfig = FDKConfig()):
         super().__init__(layout, horizon)
+        if cfg.rank is None:
+            cfg = cfg.model_copy(update={"rank": cfg.latent_dim})
         if cfg.rank > cfg.latent_dim:
             raise ValueError(f"rank ({cfg.rank}) must be <= latent_dim ({cfg.latent_dim})")
         self.cfg = cfg
@@ -83,7 +87,18 @@ class FDKStudent(Student):
             "rec": rec_loss(x_rec, target),
             "lat": lat_loss(z0_hat, z0),
             "pred": pred_loss(x_hat, target),
-            "act": act_loss(x_hat[..., a], target[..., a], c.w_first, c.w_rest),
+            "act": act_loss(x_hat[..., a], target[..., a], c.w_first, c.w_rest, self.action_row),
         }
         regs = {"gain": gain_loss(g, c.rho), "inv": inv_loss(self.V, self.U)}
-        return weighted_total(terms, weight, c, regs)
+        total, logs = weighted_total(terms, weight, c, regs)
+        logs["lat_floor"] = self.latent_floor(z0)
+        return total, logs
+
+    @torch.no_grad()
+    def latent_floor(self, z0: torch.Tensor) -> float:
+        """The part of L_lat no transition can remove: mean squared distance of the latent targets
+        from span(U) (0 at full rank)."""
+        if self.cfg.rank >= self.cfg.latent_dim:
+            return 0.0
+        coef = torch.linalg.lstsq(self.U, z0.T).solution                      # (r, B)
+        return float((z0 - (self.U @ coef).T).pow(2).mean())

@@ -1,0 +1,49 @@
+"""Training windows of the arm: the joint-space layout the planner core plans with.
+
+Row layout (the manifest's columns): q (7, rad) | goal (3, m) | goal_q (7, rad) | obstacles
+(slots x F, `obstacle_encoding`). Fixed entries: q at row 0 (the measured state), goal, goal_q and
+obstacles at every row. The executed action is q at row 1. A window starting at step t of a
+demonstration is q[t : t + H], padded with the goal configuration (the arm at rest there), and its
+obstacle slots are encoded at q[t] by the runtime's own function.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from dnk_planner.core.obstacle_encoding import NUM_FEATURES, encode_obstacles
+
+from ..configs import LayoutConfig
+from .demos import ArmDemos
+
+
+def arm_layout(slots: int) -> LayoutConfig:
+    """The arm's row layout with `slots` obstacle slots."""
+    return LayoutConfig.model_validate({
+        "columns": [{"name": "q", "dim": 7}, {"name": "goal", "dim": 3}, {"name": "goal_q", "dim": 7},
+                    {"name": "obstacles", "dim": slots * NUM_FEATURES}],
+        "fixed": [{"column": "q", "rows": "first", "source": "q"},
+                  {"column": "goal", "rows": "all", "source": "goal"},
+                  {"column": "goal_q", "rows": "all", "source": "goal_q"},
+                  {"column": "obstacles", "rows": "all", "source": "obstacles"}],
+        "action": {"column": "q", "row": 1},
+    })
+
+
+def arm_windows(demos: ArmDemos, horizon: int, slots: int, episodes: np.ndarray | None = None,
+                stride: int = 1) -> np.ndarray:
+    """Raw windows (M, H, D) float32 of the given episodes (all by default), one every `stride` steps."""
+    episodes = np.arange(len(demos)) if episodes is None else np.asarray(episodes)
+    out = []
+    for e in episodes:
+        q = demos.episode(int(e))
+        obstacles = demos.obstacle_set(int(e))
+        padded = np.concatenate([q, np.repeat(q[-1:], horizon - 1, axis=0)])
+        starts = np.arange(0, len(q), stride)
+        w = np.empty((len(starts), horizon, 17 + slots * NUM_FEATURES), dtype=np.float32)
+        w[:, :, :7] = padded[starts[:, None] + np.arange(horizon)[None]]
+        w[:, :, 7:10] = demos.goal[e]
+        w[:, :, 10:17] = demos.goal_q[e]
+        for i, t in enumerate(starts):
+            w[i, :, 17:] = encode_obstacles(obstacles, q[t], slots)
+        out.append(w)
+    return np.concatenate(out) if out else np.zeros((0, horizon, 17 + slots * NUM_FEATURES), dtype=np.float32)
