@@ -56,9 +56,21 @@ def _trainer(name: str) -> Handler:
 
         _setup_torch(args)
         cfg = task_config_from_args(args)
-        data = load_dataset(cfg.dataset.path, cfg.dataset.source)
         art = Path(args.artifacts)
         run_dir, progress = art / "runs" / name, not args.no_progress
+        if cfg.task == "arm":
+            if name != "teacher":
+                raise ValueError(f"train-{name} is a locomotion selector; the arm is scored geometrically by the planner")
+            from .arm.windows import training_windows
+            from .teacher import train_teacher
+
+            windows, norm = training_windows(cfg)
+            model, steps = train_teacher(cfg, windows, norm, run_dir, args.resume, progress), cfg.teacher.train.steps
+            path = model.save(art / name, steps)
+            norm.save(art / "normalizer.json")
+            print(f"wrote {path} (+ {path.with_suffix('.safetensors').name}); scalars: {run_dir / 'scalars.csv'}")
+            return 0
+        data = load_dataset(cfg.dataset.path, cfg.dataset.source)
         if name == "iql":
             from .iql import train_iql
 

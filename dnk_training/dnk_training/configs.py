@@ -8,6 +8,8 @@ so the same object can be written into exported manifests.
 from __future__ import annotations
 
 import copy
+import types
+import typing
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -72,7 +74,8 @@ class LayoutConfig(_Strict):
 
 class DatasetConfig(_Strict):
     path: str = Field(description="D4RL-layout HDF5: a file name looked up on the dataset search path ($DNK_DATASETS, ./datasets, <workspace>/datasets) or a path; or a Minari dataset id with source='minari'")
-    source: Literal["d4rl_hdf5", "minari"] = Field("d4rl_hdf5", description="loader to use")
+    source: Literal["d4rl_hdf5", "minari", "arm_demos"] = Field(
+        "d4rl_hdf5", description="loader to use (arm_demos: a `dnk-train gen-arm-demos` folder)")
     horizon: int = Field(gt=0, description="trajectory length H in env steps (4 halfcheetah, 32 walker2d)")
     discount: float = Field(0.997, gt=0, le=1, description="discount of the classifier's return-to-go target")
     terminal_penalty: float = Field(-100.0, description="reward added at terminal (failure) steps, return units")
@@ -170,9 +173,16 @@ class TaskConfig(_Strict):
     layout: LayoutConfig
     dataset: DatasetConfig
     teacher: TeacherConfig
-    classifier: ClassifierConfig
-    iql: IQLConfig
+    classifier: ClassifierConfig | None = Field(None, description="return classifier (locomotion)")
+    iql: IQLConfig | None = Field(None, description="IQL critic (locomotion)")
     sampling: SamplingConfig = SamplingConfig()
+    heldout_frac: float = Field(0.1, ge=0.0, lt=1.0, description="arm: share of demo scenes (the last) held out")
+
+    @model_validator(mode="after")
+    def _selectors_for_locomotion(self) -> "TaskConfig":
+        if self.task == "locomotion" and (self.classifier is None or self.iql is None):
+            raise ValueError("a locomotion task needs 'classifier' and 'iql' sections (its selectors)")
+        return self
 
 
 def _deep_update(base: dict, override: dict) -> dict:
@@ -192,6 +202,9 @@ def check_key(model: type[BaseModel], dotted: str) -> None:
         if k not in fields:
             raise ValueError(f"--set {dotted}: '{k}' is not a field of {where}; valid: {', '.join(sorted(fields))}")
         annotation = fields[k].annotation
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType):  # an optional section
+            annotation = next((a for a in typing.get_args(annotation)
+                               if isinstance(a, type) and issubclass(a, BaseModel)), annotation)
         is_section = isinstance(annotation, type) and issubclass(annotation, BaseModel)
         if i < len(keys) - 1 and not is_section:
             raise ValueError(f"--set {dotted}: '{'.'.join(keys[:i + 1])}' is a value, not a section")

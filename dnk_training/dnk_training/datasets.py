@@ -113,13 +113,13 @@ def find_dataset(name: str | Path) -> Path:
     Raises DatasetError listing every place it looked and how to point at the file.
     """
     path = Path(name)
-    if path.is_file():
+    if path.exists():  # a file, or a folder dataset (arm demos)
         return path
     looked = [path]
     if not path.is_absolute():
         for folder in dataset_search_path():
             candidate = folder / path
-            if candidate.is_file():
+            if candidate.exists():
                 return candidate
             looked.append(candidate)
     raise DatasetError(

@@ -23,6 +23,12 @@ def make_betas(steps: int, schedule: str = "cosine") -> torch.Tensor:
     return torch.clip(1 - ac[1:] / ac[:-1], 0, 0.999)
 
 
+def ddim_update(x: torch.Tensor, x0: torch.Tensor, abar: torch.Tensor, abar_prev: torch.Tensor) -> torch.Tensor:
+    """x_{t-1} of DDIM with eta = 0: the noise direction implied by (x_t, x0) carried to abar_prev."""
+    eps = (x - abar.sqrt() * x0) / (1 - abar).sqrt()
+    return abar_prev.sqrt() * x0 + (1 - abar_prev).sqrt() * eps
+
+
 class Schedule(torch.nn.Module):
     """Precomputed DDPM coefficients as float32 buffers (saved with the model)."""
 
@@ -34,6 +40,8 @@ class Schedule(torch.nn.Module):
         ac_prev = torch.cat([torch.ones(1, dtype=torch.float64), ac[:-1]])
         post_var = betas * (1 - ac_prev) / (1 - ac)
         bufs = {
+            "ac": ac,
+            "ac_prev": ac_prev,
             "sqrt_ac": ac.sqrt(),
             "sqrt_1m_ac": (1 - ac).sqrt(),
             "post_coef_x0": betas * ac_prev.sqrt() / (1 - ac),
@@ -51,6 +59,10 @@ class Schedule(torch.nn.Module):
 
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         return self._at(self.sqrt_ac, t) * x0 + self._at(self.sqrt_1m_ac, t) * noise
+
+    def ddim(self, x0_hat: torch.Tensor, xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Deterministic DDIM (eta = 0) step from step t to t - 1 (x0_hat itself at t = 0)."""
+        return ddim_update(xt, x0_hat, self._at(self.ac, t), self._at(self.ac_prev, t))
 
     def posterior(self, x0_hat: torch.Tensor, xt: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean = self._at(self.post_coef_x0, t) * x0_hat + self._at(self.post_coef_xt, t) * xt

@@ -122,11 +122,11 @@ def cmd_gen_pairs(args: argparse.Namespace) -> int:
     windows = train_w if args.split == "train" else held_w
     n = args.num_pairs or (dcfg.num_pairs if args.split == "train" else dcfg.heldout_pairs)
     cfg = PairsConfig(num_pairs=n, chunk_size=dcfg.chunk_size, batch_size=dcfg.teacher_batch,
-                      seed=args.seed + (0 if args.split == "train" else 1_000_003))
+                      seed=args.seed + (0 if args.split == "train" else 1_000_003), sampler=dcfg.sampler)
     gw = teacher.cfg.sampling.guidance_weight
 
     def teach(prior: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        return teacher.sample(prior, guidance_weight=gw, generator=gen, classifier=classifier)
+        return teacher.sample(prior, guidance_weight=gw, generator=gen, classifier=classifier, sampler=cfg.sampler)
 
     def score(x0: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

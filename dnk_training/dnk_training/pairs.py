@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Callable
+from collections.abc import Sequence
+from typing import Callable, Literal
 
 import numpy as np
 import torch
@@ -37,6 +38,7 @@ class PairsConfig(BaseModel):
         description="prior temperature tau -> probability (x_T = tau * eps)",
     )
     seed: int = Field(0, description="base seed; chunk c uses SeedSequence([seed, c])")
+    sampler: Literal["ddpm", "ddim"] = Field("ddim", description="teacher sampler of the targets (ddim: deterministic)")
 
     @field_validator("temperatures")
     @classmethod
@@ -131,6 +133,14 @@ def generate_pairs(
     index["total"] = sum(c["n"] for c in index["chunks"])
     _write_index(out, index)
     return index
+
+
+def within_prior_spread(teacher: TeacherFn, prior: torch.Tensor, free: torch.Tensor, seeds: Sequence[int]) -> float:
+    """Mean variance of the targets of the SAME priors across generator seeds, over the free
+    (not context-fixed) entries `free` [H, D]: 0 for a deterministic sampler. A one-step student
+    fitted with L2 can at best reach the mean of these targets, so this is its floor."""
+    targets = torch.stack([teacher(prior, torch.Generator().manual_seed(int(s))).detach() for s in seeds])
+    return float(targets.var(dim=0, unbiased=True)[:, free].mean())
 
 
 def load_pairs(pairs_dir: str | Path) -> dict[str, np.ndarray]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Literal, Mapping
 
 import numpy as np
 import torch
@@ -29,6 +29,8 @@ from .unet import TemporalUNet
 
 if TYPE_CHECKING:
     from .classifier import ReturnClassifier
+
+Sampler = Literal["ddpm", "ddim"]
 
 
 class Teacher(nn.Module):
@@ -83,13 +85,18 @@ class Teacher(nn.Module):
         generator: torch.Generator | None = None,
         classifier: "ReturnClassifier | None" = None,
         noise_scale: float = 1.0,
+        sampler: Sampler = "ddpm",
     ) -> torch.Tensor:
         """Full K-step reverse process from ``prior`` (B, H, D, normalized); returns x0 (B, H, D).
 
         ``cond`` (context key -> normalized (B, dim)) overrides the fixed entries; None reads them
         from the prior. ``guidance_weight`` > 0 needs ``classifier`` (gradient ascent on its
         predicted return, in x0 units). ``noise_scale`` scales the per-step noise (1 = DDPM).
+        ``sampler`` "ddim" runs the deterministic DDIM (eta = 0) on the same K steps: one target
+        per prior, the generator unused.
         """
+        if sampler not in ("ddpm", "ddim"):
+            raise ValueError(f"sampler {sampler!r}: choose 'ddpm' (stochastic) or 'ddim' (deterministic, eta = 0)")
         if prior.ndim != 3 or prior.shape[1:] != (self.horizon, self.dim):
             raise ValueError(f"prior has shape {tuple(prior.shape)}; expected (B, {self.horizon}, {self.dim}) normalized")
         if guidance_weight > 0 and classifier is None:
@@ -100,9 +107,12 @@ class Teacher(nn.Module):
         for i in reversed(range(self.steps)):
             t = torch.full((b,), i, dtype=torch.long)
             x0_hat = self.conditioning.reimpose(self.predict_x0(x, t, guidance_weight, classifier), fixed_ref)
-            mean, std = self.schedule.posterior(x0_hat, x, t)
-            if i > 0:
-                mean = mean + noise_scale * std * torch.randn(x.shape, generator=generator)
+            if sampler == "ddim":
+                mean = self.schedule.ddim(x0_hat, x, t)
+            else:
+                mean, std = self.schedule.posterior(x0_hat, x, t)
+                if i > 0:
+                    mean = mean + noise_scale * std * torch.randn(x.shape, generator=generator)
             x = self.conditioning.reimpose(mean, fixed_ref).detach()
         return x
 

@@ -37,7 +37,8 @@ from dnk_planner.core.arm_geometry import arm_clearance, arm_planes
 from dnk_planner.core.geometry import ObstacleSet, matrix_to_quat, quat_to_matrix
 from dnk_planner.core.kinematics import (JOINT_LOWER, JOINT_UPPER, SHOULDER_POSITION, forward_kinematics, solve_ik,
                                          unwrap_near)
-from dnk_planner.core.manifest import ModelContractError, load_model
+from dnk_planner.core.manifest import ModelContractError, ModelManifest, load_model
+from dnk_planner.core.obstacle_encoding import NUM_FEATURES, encode_obstacles
 from dnk_planner.core.selectors import GeometricSelector
 from dnk_planner.ros.inputs import InputError, joint_positions, obstacle_count, obstacles_from_msg, stamp_age
 from dnk_planner.ros.node_config import NodeConfig
@@ -139,6 +140,7 @@ class PlannerNode(Node):
                     "the arm planner needs task='arm', role='student'")
             # rows are the model's period apart, whatever the control rate: scored and sampled so
             self.plan_dt = student.manifest.row_period_s or cfg.period_s
+            self._obstacle_slots = obstacle_slots(student.manifest)
             self.planner = Planner(student, GeometricSelector(cfg.score_config(self.plan_dt)), cfg.planner_config())
         except (ModelContractError, ValueError, OSError) as err:
             self.get_logger().error(f"configure failed: {err}")
@@ -510,8 +512,10 @@ class PlannerNode(Node):
         # goal_q's continuous joints are re-expressed next to the measurement (reported wrapped to
         # [-pi, pi]), so a wrap of the measurement never turns into a full-turn plan
         goal_q = unwrap_near(self.goal_q, q)
-        decision = self.planner.plan(Context(values={"q": q, "goal": self.goal, "goal_q": goal_q},
-                                             obstacles=self.obstacles))
+        values = {"q": q, "goal": self.goal, "goal_q": goal_q}
+        if self._obstacle_slots:  # an obstacle-conditioned student: the encoding training used
+            values["obstacles"] = encode_obstacles(self.obstacles, q, self._obstacle_slots)
+        decision = self.planner.plan(Context(values=values, obstacles=self.obstacles))
         ms = decision.timing["total_ms"]
         self.last_latency_ms = ms
         self.latency.add(ms)
@@ -655,6 +659,19 @@ class PlannerNode(Node):
         self._last_markers = now
         self.pub_markers.publish(candidate_markers(decision, self.config.base_frame,
                                                    self.get_clock().now().to_msg()))
+
+
+def obstacle_slots(manifest: ModelManifest) -> int:
+    """Obstacle slots the student is conditioned on (its fixed column sourced `obstacles`), 0 if none."""
+    entry = next((f for f in manifest.fixed if f.source == "obstacles"), None)
+    if entry is None:
+        return 0
+    dim = manifest.column_dim(entry.column)
+    if dim % NUM_FEATURES or entry.rows != "all":
+        raise ModelContractError("fixed", f"column {entry.column!r} (dim {dim}, rows {entry.rows!r}) is sourced from "
+                                 f"'obstacles' but is not slots x {NUM_FEATURES} features on every row",
+                                 "export the student with dnk_planner.core.obstacle_encoding's layout")
+    return dim // NUM_FEATURES
 
 
 def plan_point(plan: np.ndarray, row: float) -> np.ndarray:

@@ -12,8 +12,10 @@ import numpy as np
 
 from dnk_planner.core.obstacle_encoding import NUM_FEATURES, encode_obstacles
 
-from ..configs import LayoutConfig
-from .demos import ArmDemos
+from ..configs import LayoutConfig, TaskConfig
+from ..datasets import find_dataset
+from ..normalizer import Normalizer
+from .demos import ArmDemos, load_demos
 
 
 def arm_layout(slots: int) -> LayoutConfig:
@@ -47,3 +49,22 @@ def arm_windows(demos: ArmDemos, horizon: int, slots: int, episodes: np.ndarray 
             w[i, :, 17:] = encode_obstacles(obstacles, q[t], slots)
         out.append(w)
     return np.concatenate(out) if out else np.zeros((0, horizon, 17 + slots * NUM_FEATURES), dtype=np.float32)
+
+
+def split_scenes(demos: ArmDemos, heldout_frac: float) -> tuple[np.ndarray, np.ndarray]:
+    """Training and held-out episode indices: the last `heldout_frac` of the scenes are held out."""
+    n_held = int(round(len(demos) * heldout_frac))
+    return np.arange(len(demos) - n_held), np.arange(len(demos) - n_held, len(demos))
+
+
+def training_windows(cfg: TaskConfig) -> tuple[np.ndarray, Normalizer]:
+    """The task's training windows (held-out scenes excluded) and the normalizer fit on them."""
+    demos = load_demos(find_dataset(cfg.dataset.path))
+    slots = cfg.layout.column_slice("obstacles")
+    n_slots = (slots.stop - slots.start) // NUM_FEATURES
+    if n_slots * NUM_FEATURES != slots.stop - slots.start or cfg.layout.dim != arm_layout(n_slots).dim:
+        raise ValueError(f"the task layout {[(c.name, c.dim) for c in cfg.layout.columns]} is not the arm layout "
+                         f"(q 7, goal 3, goal_q 7, obstacles slots x {NUM_FEATURES}). Fix: use config/arm.yaml's layout")
+    train, _ = split_scenes(demos, cfg.heldout_frac)
+    windows = arm_windows(demos, cfg.dataset.horizon, n_slots, train)
+    return windows, Normalizer.fit(windows[::4])  # every 4th window: the same statistics at a quarter of the memory

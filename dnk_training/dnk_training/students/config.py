@@ -34,6 +34,9 @@ class DistillConfig(BaseModel):
     heldout_frac: float = Field(0.1, gt=0, lt=1, description="fraction of episodes (the last ones) held out")
     chunk_size: int = Field(512, ge=1, description="pairs per resumable chunk")
     teacher_batch: int = Field(256, ge=1, description="priors per teacher call")
+    sampler: Literal["ddpm", "ddim"] = Field(
+        "ddim", description="teacher sampler of the pair targets: ddim (eta = 0, one target per prior, the default: "
+        "an L2 student regresses to the mean of a stochastic sampler's targets) or ddpm (stochastic)")
     student: StudentConfig = Field(StudentConfig(), description="latent_dim m, MLP width and depth, shared by all")
     fdk: FDKConfig = Field(FDKConfig(), description="FDK (DNK) settings: rank r, gain network, loss weights")
     kdm: KDMConfig = Field(KDMConfig(), description="KDM settings (static Koopman matrix)")

@@ -18,6 +18,7 @@ from pydantic import Field
 
 from dnk_training.losses import LossConfig, per_sample_mse, weighted_total
 from dnk_training.configs import LayoutConfig
+from dnk_training.diffusion import ddim_update
 from dnk_training.students.common import Student, StudentConfig, ema_copy, mlp
 from dnk_training.unet import sinusoidal_embedding
 
@@ -45,10 +46,7 @@ def ddim_step(x0_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], abar:
     """
 
     def step(x: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
-        x0 = x0_fn(x, n)
-        a, a_prev = abar[n][:, None, None], abar[n - 1][:, None, None]
-        eps = (x - a.sqrt() * x0) / (1 - a).sqrt()
-        return a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
+        return ddim_update(x, x0_fn(x, n), abar[n][:, None, None], abar[n - 1][:, None, None])
 
     return step
 

@@ -1,0 +1,89 @@
+"""Arm windows in the planner's joint-space layout, and the arm teacher trained on them end to end."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dnk_planner.core.obstacle_encoding import NUM_FEATURES, encode_obstacles
+from dnk_training.arm.config import load_demo_config
+from dnk_training.arm.demos import generate_demos, load_demos
+from dnk_training.arm.windows import arm_layout, arm_windows, split_scenes
+from dnk_training.cli import main as dnk_train
+from dnk_training.configs import load_task_config
+from dnk_training.pairs import PairsConfig, generate_pairs, load_pairs, within_prior_spread
+from dnk_training.teacher import Teacher
+
+SLOTS = 5
+H = 32
+
+
+@pytest.fixture(scope="module")
+def demos_path(tmp_path_factory):
+    out = tmp_path_factory.mktemp("arm") / "arm_demos"
+    generate_demos(load_demo_config("smoke", {"scenes": 4, "shard_size": 2}), out, workers=1, progress=False)
+    return out
+
+
+def test_windows_follow_the_planner_layout(demos_path) -> None:
+    demos = load_demos(demos_path)
+    layout = arm_layout(SLOTS)
+    assert layout.dim == 17 + SLOTS * NUM_FEATURES and layout.action.row == 1
+    w = arm_windows(demos, H, SLOTS, [0])
+    q = demos.episode(0)
+    assert w.shape == (len(q), H, layout.dim)
+    t = min(3, len(q) - 1)
+    np.testing.assert_allclose(w[t, :, :7], np.concatenate([q, np.repeat(q[-1:], H, axis=0)])[t:t + H], atol=1e-6)
+    np.testing.assert_allclose(w[t, 1, :7], q[t + 1], atol=1e-6)                 # row 1 = the executed step
+    np.testing.assert_allclose(w[t, :, 7:10], np.broadcast_to(demos.goal[0], (H, 3)), atol=1e-6)
+    np.testing.assert_allclose(w[t, :, 10:17], np.broadcast_to(demos.goal_q[0], (H, 7)), atol=1e-6)
+    enc = encode_obstacles(demos.obstacle_set(0), q[t], SLOTS)                   # the runtime's own function
+    np.testing.assert_array_equal(w[t, 5, 17:], enc)
+    train, held = split_scenes(demos, 0.25)
+    assert list(train) == [0, 1, 2] and list(held) == [3]
+
+
+@pytest.fixture(scope="module")
+def arm_teacher(demos_path, tmp_path_factory) -> Teacher:
+    art = tmp_path_factory.mktemp("artifacts")
+    assert dnk_train(["train-teacher", "--task", "arm", "--preset", "smoke", "--dataset", str(demos_path),
+                      "--artifacts", str(art), "--no-progress"]) == 0
+    return Teacher.load(art / "teacher.json")
+
+
+def test_arm_teacher_trains_and_samples_with_the_context_fixed(demos_path, arm_teacher) -> None:
+    teacher = arm_teacher
+    cfg = load_task_config("arm", "smoke")
+    assert teacher.steps == 30 and teacher.horizon == H and teacher.dim == cfg.layout.dim
+    windows = arm_windows(load_demos(demos_path), H, SLOTS, [0])[:8]
+    x = torch.as_tensor(teacher.normalizer.normalize(windows))
+    cond = teacher.conditioning.cond_from(x)
+    g = torch.Generator().manual_seed(0)
+    prior = teacher.make_prior(cond, temperature=0.5, generator=g)
+    out = teacher.sample(prior, cond=None, guidance_weight=0.0, generator=g)
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    mask = teacher.conditioning.mask
+    torch.testing.assert_close(out[:, mask], x[:, mask])                          # q0, goal, goal_q, obstacles
+
+
+def test_ddim_pairs_have_one_target_per_prior_and_are_seeded(demos_path, arm_teacher, tmp_path) -> None:
+    """Within-prior spread (same prior, 4 generator seeds): 0 for DDIM, > 0 for DDPM; a pair chunk
+    is reproduced exactly from its seed."""
+    teacher = arm_teacher
+    windows = teacher.normalizer.normalize(arm_windows(load_demos(demos_path), H, SLOTS, [0, 1]))
+    x = torch.as_tensor(windows[:16])
+    prior = teacher.make_prior(teacher.conditioning.cond_from(x), 0.5, torch.Generator().manual_seed(1))
+    free = ~teacher.conditioning.mask
+
+    def sampler(kind):
+        return lambda p, g: teacher.sample(p, generator=g, sampler=kind)
+
+    assert within_prior_spread(sampler("ddim"), prior, free, range(4)) == 0.0
+    assert within_prior_spread(sampler("ddpm"), prior, free, range(4)) > 1e-8
+    mask = teacher.conditioning.mask.numpy()
+    cfg = PairsConfig(num_pairs=24, chunk_size=12, batch_size=12, seed=5, sampler="ddim")
+    for run in ("a", "b"):
+        generate_pairs(tmp_path / run, windows, mask, sampler("ddim"), lambda t: t[:, 0, 0], cfg, progress=False)
+    a, b = load_pairs(tmp_path / "a"), load_pairs(tmp_path / "b")
+    np.testing.assert_array_equal(a["prior"], b["prior"])
+    np.testing.assert_array_equal(a["target"], b["target"])
