@@ -87,7 +87,7 @@ class Load(threading.Thread):
 
 
 def run_at(client: PlannerClient, model: Path, rate_hz: float, seconds: float, warmup_s: float,
-           load_args: dict, log_dir: Path | None = None) -> dict:
+           load_args: dict, log_dir: Path | None = None, label: str = "sweep") -> dict:
     """One planner process at `rate_hz` under load; statistics after `warmup_s`."""
     client.clear()
     client.hold_joints(None)  # the load thread publishes the joint states
@@ -115,7 +115,7 @@ def run_at(client: PlannerClient, model: Path, rate_hz: float, seconds: float, w
         log = stop_process(proc)
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
-            (log_dir / f"planner_{rate_hz:g}hz.log").write_text(log)
+            (log_dir / f"planner_{label}_{rate_hz:g}hz.log").write_text(log)
     if not status:
         raise RuntimeError(f"no status received at {rate_hz} Hz:\n{log}")
     stamps = np.array([s.header.stamp.sec + s.header.stamp.nanosec * 1e-9 for s in status])
@@ -189,7 +189,7 @@ def main() -> None:
         build_arm_primitive_model(model, horizon=32)
         client = PlannerClient(listen_joint_states=False)
         try:
-            soak = run_at(client, model, args.rate, args.seconds, args.warmup, load_args, args.logs)
+            soak = run_at(client, model, args.rate, args.seconds, args.warmup, load_args, args.logs, "soak")
             sweep = [run_at(client, model, r, args.sweep_seconds, args.warmup, load_args, args.logs) for r in args.sweep]
         finally:
             client.close()

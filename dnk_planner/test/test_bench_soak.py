@@ -28,5 +28,5 @@ def test_soak_smoke_writes_a_complete_report(tmp_path: Path) -> None:
         assert run["decision_ms_p50"] > 0 and run["rss_mib_start"] > 10 and len(run["rss_mib"]) >= 2
         assert run["sent_rates_hz"]["joint_states"] > 500 and run["sent_rates_hz"]["obstacles"] > 50
         assert 1 in run["states"], "the planner was ACTIVE under load"
-    assert (tmp_path / "logs" / "planner_20hz.log").read_text()
+    assert (tmp_path / "logs" / "planner_soak_20hz.log").read_text()
     assert out.with_suffix(".png").stat().st_size > 10_000

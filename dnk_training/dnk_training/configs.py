@@ -177,6 +177,8 @@ class TaskConfig(_Strict):
     iql: IQLConfig | None = Field(None, description="IQL critic (locomotion)")
     sampling: SamplingConfig = SamplingConfig()
     heldout_frac: float = Field(0.1, ge=0.0, lt=1.0, description="arm: share of demo scenes (the last) held out")
+    row_period_s: float | None = Field(
+        None, gt=0.0, description="s between trajectory rows, written into the students' manifests (arm: 0.05)")
 
     @model_validator(mode="after")
     def _selectors_for_locomotion(self) -> "TaskConfig":

@@ -55,13 +55,18 @@ class Paths:
 
 
 def _load_teacher(paths: Paths):
+    """The teacher and its return classifier (None for the arm: it is scored geometrically)."""
     from dnk_training.classifier import ReturnClassifier
     from dnk_training.teacher import Teacher
 
-    for p in (paths.teacher, paths.classifier):
-        if not p.is_file():
-            raise FileNotFoundError(f"{p} not found; train the teacher and classifier first (dnk-train teacher/classifier)")
-    return Teacher.load(paths.teacher), ReturnClassifier.load(paths.classifier)
+    if not paths.teacher.is_file():
+        raise FileNotFoundError(f"{paths.teacher} not found; train the teacher first (dnk-train train-teacher)")
+    teacher = Teacher.load(paths.teacher)
+    if teacher.cfg.task == "arm":
+        return teacher, None
+    if not paths.classifier.is_file():
+        raise FileNotFoundError(f"{paths.classifier} not found; train the classifier first (dnk-train train-classifier)")
+    return teacher, ReturnClassifier.load(paths.classifier)
 
 
 def _abar(teacher_cfg) -> torch.Tensor:
@@ -103,8 +108,13 @@ def teacher_ode_step(teacher, classifier, guidance_weight: float):
 
 
 def _split_windows(teacher, heldout_frac: float) -> tuple[np.ndarray, np.ndarray]:
-    """Normalized dataset windows of the training episodes and of the last heldout_frac episodes."""
+    """Normalized dataset windows of the training episodes and of the last heldout_frac episodes
+    (arm: scenes, split as the teacher was trained)."""
     ds = teacher.cfg.dataset
+    if teacher.cfg.task == "arm":
+        from dnk_training.arm.windows import split_windows
+
+        return tuple(teacher.normalizer.normalize(w) for w in split_windows(teacher.cfg))
     data = load_dataset(ds.path, ds.source)
     w = make_windows(data, ds.horizon, ds.discount, ds.terminal_penalty, ds.drop_short_episodes)
     n_ep = int(w.episode_of.max()) + 1
@@ -129,12 +139,16 @@ def cmd_gen_pairs(args: argparse.Namespace) -> int:
         return teacher.sample(prior, guidance_weight=gw, generator=gen, classifier=classifier, sampler=cfg.sampler)
 
     def score(x0: torch.Tensor) -> torch.Tensor:
+        if classifier is None:  # the arm: every pair weighs the same (no return model)
+            return torch.zeros(x0.shape[0])
         with torch.no_grad():
             return classifier(x0, 0)
 
-    meta = {"teacher": str(paths.teacher), "teacher_step": int(read_meta(paths.teacher)["step"]),
-            "classifier": str(paths.classifier), "classifier_step": int(read_meta(paths.classifier)["step"]), "split": args.split,
-            "guidance_weight": gw, "heldout_frac": dcfg.heldout_frac, "windows": int(windows.shape[0])}
+    meta = {"teacher": str(paths.teacher), "teacher_step": int(read_meta(paths.teacher)["step"]), "split": args.split,
+            "guidance_weight": gw, "heldout_frac": dcfg.heldout_frac, "windows": int(windows.shape[0]),
+            "sampler": cfg.sampler}
+    if classifier is not None:
+        meta.update(classifier=str(paths.classifier), classifier_step=int(read_meta(paths.classifier)["step"]))
     out = paths.pairs / args.split
     if (out / PAIRS_INDEX).exists() and not args.resume:
         raise ValueError(f"{out} already holds pairs; pass --resume to add to them (chunks are seeded, so the result "
@@ -228,7 +242,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 "config": json.dumps(meta["distill_config"]), "pairs": f"{meta['num_pairs']} from {meta['pairs']}",
                 "steps": str(meta["step"]), "preset": meta["preset"]}
         jobs.append((name, paths.students, lambda out, m=model, t=task, n=norm, pv=prov, nm=name: export_student(
-            m, out, f"{t.name}-{nm}", t.layout, t.dataset.horizon, n, t.task, pv)[1]))
+            m, out, f"{t.name}-{nm}", t.layout, t.dataset.horizon, n, t.task, pv, row_period_s=t.row_period_s)[1]))
     if args.selectors:
         from dnk_training.classifier import ReturnClassifier
         from dnk_training.iql import IQLCritic
@@ -375,6 +389,46 @@ def _gen_pairs(p: argparse.ArgumentParser):
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this wall time (rerun resumes)")
     p.add_argument("--seed", type=int, default=0, help="base seed of the chunks")
     return cmd_gen_pairs
+
+
+def cmd_pair_spread(args: argparse.Namespace) -> int:
+    """Within-prior spread of the teacher's targets, DDPM vs DDIM, on held-out contexts."""
+    from dnk_training.pairs import within_prior_spread
+
+    torch.set_num_threads(args.threads)
+    paths = Paths(args)
+    teacher, classifier = _load_teacher(paths)
+    _, held = _split_windows(teacher, distill_config_from_args(args).heldout_frac)
+    rng = np.random.default_rng(args.seed)
+    x = torch.as_tensor(held[rng.choice(len(held), size=min(args.samples, len(held)), replace=False)])
+    prior = teacher.make_prior(teacher.conditioning.cond_from(x), args.temperature, torch.Generator().manual_seed(args.seed))
+    free = ~teacher.conditioning.mask
+    gw = teacher.cfg.sampling.guidance_weight
+    result = {"samples": int(len(x)), "seeds": args.seeds, "temperature": args.temperature,
+              "unit": "mean variance over free entries, normalized units"}
+    for sampler in ("ddpm", "ddim"):
+        def teach(p: torch.Tensor, g: torch.Generator, s=sampler) -> torch.Tensor:
+            return teacher.sample(p, guidance_weight=gw, generator=g, classifier=classifier, sampler=s)
+
+        t0 = time.monotonic()
+        result[sampler] = within_prior_spread(teach, prior, free, range(args.seeds))
+        result[f"{sampler}_wall_s"] = round(time.monotonic() - t0, 1)
+    out = paths.pairs / "spread.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result))
+    return 0
+
+
+@COMMANDS.add("pair-spread", "within-prior spread of the teacher's targets (same prior, several generator seeds), "
+              "DDPM vs DDIM, on held-out contexts")
+def _pair_spread(p: argparse.ArgumentParser):
+    _common(p)
+    p.add_argument("--samples", type=int, default=256, help="held-out contexts")
+    p.add_argument("--seeds", type=int, default=4, help="generator seeds per prior")
+    p.add_argument("--temperature", type=float, default=0.5, help="prior temperature tau")
+    p.add_argument("--seed", type=int, default=0)
+    return cmd_pair_spread
 
 
 @COMMANDS.add("train-student", "train one one-step student (fdk, kdm, kdmf, cd, ct) on the pairs")

@@ -137,15 +137,16 @@ def export_student(
     task: str,
     provenance: dict[str, str],
     tol: float = PARITY_TOL,
+    row_period_s: float | None = None,
 ) -> tuple[ModelManifest, float]:
-    """Student: prior [B,H,D] -> trajectory [B,H,D], both normalized."""
+    """Student: prior [B,H,D] -> trajectory [B,H,D], both normalized; `row_period_s`: s between rows."""
     d = layout.dim
 
     def make_inputs(b: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
         return {"prior": torch.randn(b, horizon, d, generator=gen)}
 
     fields = {"model_id": model_id, "role": "student", **_layout_fields(layout, horizon, normalizer, task),
-              "provenance": _provenance(provenance)}
+              "row_period_s": row_period_s, "provenance": _provenance(provenance)}
     return export_onnx(student, path, make_inputs, "trajectory", fields, tol=tol)
 
 

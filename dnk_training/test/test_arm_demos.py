@@ -42,15 +42,15 @@ def test_bspline_basis_is_a_clamped_partition_of_unity() -> None:
 
 def test_scenes_are_seeded_and_start_and_goal_keep_the_margin() -> None:
     cfg = load_demo_config("smoke").scene
-    a = sample_scene(scene_rng(3, 17), cfg, 0.03)
-    b = sample_scene(scene_rng(3, 17), cfg, 0.03)
-    c = sample_scene(scene_rng(3, 18), cfg, 0.03)
+    a = sample_scene(scene_rng(3, 17), cfg, 0.05)
+    b = sample_scene(scene_rng(3, 17), cfg, 0.05)
+    c = sample_scene(scene_rng(3, 18), cfg, 0.05)
     np.testing.assert_array_equal(a.q_start, b.q_start)
     np.testing.assert_array_equal(a.obstacles.sphere_centers, b.obstacles.sphere_centers)
     np.testing.assert_array_equal(a.obstacles.box_centers, b.obstacles.box_centers)
     assert not np.array_equal(a.q_start, c.q_start)
     for scene in (a, c):
-        assert reference_clearance(np.stack([scene.q_start, scene.goal_q]), scene.obstacles).min() >= 0.03
+        assert reference_clearance(np.stack([scene.q_start, scene.goal_q]), scene.obstacles).min() >= 0.05
         np.testing.assert_allclose(forward_kinematics(scene.goal_q)[:3, 3], scene.goal, atol=2e-4)
         assert "table" in scene.obstacles.ids
 

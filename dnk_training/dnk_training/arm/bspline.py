@@ -70,9 +70,12 @@ def optimize_path(q_start: np.ndarray, goal_q: np.ndarray, obstacles: ObstacleSe
     basis = bspline_basis(k, np.linspace(0.0, 1.0, settings.samples))                     # (S, K)
     target = margin + settings.plan_buffer_m
     std0 = settings.init_std_rad * JOINT_VELOCITY_LIMITS / JOINT_VELOCITY_LIMITS.max()
-    for _ in range(settings.attempts):
-        mean = np.linspace(q_start, goal_q, k)[1:-1]                                        # (K-2, 7)
-        std = np.broadcast_to(std0, mean.shape).copy()
+    straight = np.linspace(q_start, goal_q, k)[1:-1]                                        # (K-2, 7)
+    for attempt in range(settings.attempts):
+        # a restart begins from a random detour with a wider search: CEM collapses onto one side
+        mean = straight if attempt == 0 else straight + rng.normal(0.0, 0.5, 7) * np.sin(
+            np.pi * np.arange(1, k - 1) / (k - 1))[:, None]
+        std = np.broadcast_to(std0 * (1.0 + 0.5 * attempt), mean.shape).copy()
         best, best_cost, best_clear = None, np.inf, -np.inf
         for it in range(settings.iterations):
             interior = mean + std * rng.standard_normal((settings.population,) + mean.shape)

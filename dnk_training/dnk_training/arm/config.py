@@ -45,7 +45,7 @@ class DemoConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    scenes: int = Field(4000, ge=1, description="scenes to generate")
+    scenes: int = Field(2000, ge=1, description="scenes to generate")
     shard_size: int = Field(50, ge=1, le=10_000, description="scenes per resumable shard file")
     seed: int = Field(0, ge=0, description="scene seed; shard k uses seed * 1_000_003 + k")
     dt: float = Field(0.05, gt=0.0, le=1.0, description="control period the paths are written at, s (20 Hz)")

@@ -72,7 +72,8 @@ def solve_scene(cfg: DemoConfig, index: int) -> Demo | None:
     """Scene `index` of the set and its validated demonstration (None when the planner fails)."""
     rng = scene_rng(cfg.seed, index)
     t0 = time.perf_counter()
-    scene = sample_scene(rng, cfg.scene, cfg.margin_m)
+    # start and goal keep what the optimizer plans for (margin + buffer), or no path could reach it
+    scene = sample_scene(rng, cfg.scene, cfg.margin_m + cfg.planner.plan_buffer_m)
     result = optimize_path(scene.q_start, scene.goal_q, scene.obstacles, cfg.margin_m, cfg.planner, rng)
     if result is None:
         return None
@@ -146,7 +147,7 @@ def generate_demos(cfg: DemoConfig, out: str | Path, workers: int | None = None,
     with multiprocessing.get_context("spawn").Pool(workers) if workers > 1 else _Inline() as pool:
         for stats in pool.imap_unordered(_write_shard, jobs):
             index["shards"][str(stats["shard"])] = stats
-            index_path.write_text(json.dumps(index, indent=1) + "\n")  # after each shard: resumable
+            _write_index(index_path, index)  # after each shard: resumable
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(scenes=sum(s["scenes"] for s in index["shards"].values()))
@@ -156,8 +157,15 @@ def generate_demos(cfg: DemoConfig, out: str | Path, workers: int | None = None,
     index["summary"] = {"scenes": sum(s["scenes"] for s in shards), "dropped": sum(s["dropped"] for s in shards),
                         "steps": sum(s["steps"] for s in shards), "cpu_seconds": sum(s["seconds"] for s in shards),
                         "wall_seconds_last_run": time.perf_counter() - t0, "workers": workers}
-    index_path.write_text(json.dumps(index, indent=1) + "\n")
+    _write_index(index_path, index)
     return index
+
+
+def _write_index(path: Path, index: dict) -> None:
+    """Atomically: a reader (or a killed run) never sees half an index."""
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(index, indent=1) + "\n")
+    tmp.replace(path)
 
 
 class _Inline:

@@ -45,10 +45,10 @@ def _set(shapes: list[tuple[str, tuple]], table: bool) -> ObstacleSet:
     return ObstacleSet.from_shapes(spheres=spheres, boxes=boxes)
 
 
-def sample_scene(rng: np.random.Generator, cfg: SceneConfig, margin: float) -> Scene:
-    """Draw until a scene is valid (start and goal arm clear by `margin` + 1 cm)."""
+def sample_scene(rng: np.random.Generator, cfg: SceneConfig, clearance: float) -> Scene:
+    """Draw until a scene is valid: start and goal, whole arm and end effector, `clearance` (m) clear."""
     home = np.array(HOME_POSITIONS)
-    keep = margin + 0.01
+    keep = clearance
     while True:
         q0 = np.clip(home + rng.uniform(-cfg.start_spread_rad, cfg.start_spread_rad, 7),
                      JOINT_LOWER + _LIMIT_INSET, JOINT_UPPER - _LIMIT_INSET)

@@ -57,14 +57,20 @@ def split_scenes(demos: ArmDemos, heldout_frac: float) -> tuple[np.ndarray, np.n
     return np.arange(len(demos) - n_held), np.arange(len(demos) - n_held, len(demos))
 
 
-def training_windows(cfg: TaskConfig) -> tuple[np.ndarray, Normalizer]:
-    """The task's training windows (held-out scenes excluded) and the normalizer fit on them."""
+def split_windows(cfg: TaskConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Raw windows of the task's training scenes and of its held-out scenes (the last heldout_frac)."""
     demos = load_demos(find_dataset(cfg.dataset.path))
     slots = cfg.layout.column_slice("obstacles")
     n_slots = (slots.stop - slots.start) // NUM_FEATURES
     if n_slots * NUM_FEATURES != slots.stop - slots.start or cfg.layout.dim != arm_layout(n_slots).dim:
         raise ValueError(f"the task layout {[(c.name, c.dim) for c in cfg.layout.columns]} is not the arm layout "
                          f"(q 7, goal 3, goal_q 7, obstacles slots x {NUM_FEATURES}). Fix: use config/arm.yaml's layout")
-    train, _ = split_scenes(demos, cfg.heldout_frac)
-    windows = arm_windows(demos, cfg.dataset.horizon, n_slots, train)
+    train, held = split_scenes(demos, cfg.heldout_frac)
+    return (arm_windows(demos, cfg.dataset.horizon, n_slots, train),
+            arm_windows(demos, cfg.dataset.horizon, n_slots, held))
+
+
+def training_windows(cfg: TaskConfig) -> tuple[np.ndarray, Normalizer]:
+    """The task's training windows (held-out scenes excluded) and the normalizer fit on them."""
+    windows, _ = split_windows(cfg)
     return windows, Normalizer.fit(windows[::4])  # every 4th window: the same statistics at a quarter of the memory
