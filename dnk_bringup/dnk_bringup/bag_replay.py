@@ -19,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 import rclpy
+from builtin_interfaces.msg import Time as TimeMsg
 from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -26,6 +27,7 @@ from rclpy.signals import SignalHandlerOptions
 from rclpy.utilities import remove_ros_args
 from rosbags.interfaces import QosDurability
 from rosbags.rosbag2 import Reader, ReaderError
+from rosgraph_msgs.msg import Clock
 
 from dnk_bringup.msg_types import UnknownMessageType, import_message
 
@@ -42,6 +44,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="S",
                         help="wait up to S seconds until every replayed topic has a subscriber")
     parser.add_argument("--loop", action="store_true", help="start over at the end until interrupted")
+    parser.add_argument("--clock", action="store_true",
+                        help="publish /clock with the bag's time (like `ros2 bag play --clock`): nodes run with "
+                             "use_sim_time:=true then judge the recorded header stamps against the bag's time")
     args = parser.parse_args(argv)
     if not args.rate > 0.0:
         parser.error(f"--rate must be > 0 (got {args.rate}); use --fast for no timing")
@@ -61,8 +66,9 @@ def _qos_for(connections) -> QoSProfile:
 class BagPlayer(Node):
     """One publisher per replayed topic; `play` walks the bag in timestamp order."""
 
-    def __init__(self, reader: Reader, topics: list[str] | None) -> None:
+    def __init__(self, reader: Reader, topics: list[str] | None, clock: bool = False) -> None:
         super().__init__("dnk_bag_replay")
+        self.clock = self.create_publisher(Clock, "/clock", 10) if clock else None
         available = {c.topic for c in reader.connections}
         if topics is not None:
             missing = sorted(set(topics) - available)
@@ -102,6 +108,8 @@ class BagPlayer(Node):
                 due = start_wall + (stamp_ns - first_stamp) / 1e9 / rate
                 while not stop.is_set() and (wait := due - time.monotonic()) > 0:
                     time.sleep(min(wait, 0.05))
+            if self.clock is not None:
+                self.clock.publish(Clock(clock=TimeMsg(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)))
             self.publishers_by_topic[connection.topic].publish(bytes(data))
             self.counts[connection.topic] += 1
 
@@ -121,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     player = None
     try:
         with Reader(args.bag) as reader:
-            player = BagPlayer(reader, args.topics)
+            player = BagPlayer(reader, args.topics, clock=args.clock)
             log = player.get_logger()
             if args.wait_for_subscribers and not player.wait_for_subscribers(args.wait_for_subscribers, stop):
                 log.warning(f"not every topic has a subscriber after {args.wait_for_subscribers} s; playing anyway")

@@ -37,10 +37,13 @@ def planner_arguments(default_mode: str) -> list[DeclareLaunchArgument]:
     ]
 
 
-def planner_actions(context: LaunchContext) -> list:
-    """The planner lifecycle node plus the events that configure and activate it (OpaqueFunction)."""
+def planner_actions(context: LaunchContext, use_sim_time: bool = False) -> list:
+    """The planner lifecycle node plus the events that configure and activate it (OpaqueFunction);
+    `use_sim_time` for a replay that publishes /clock."""
     arg = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
-    overrides: dict[str, str] = {"controller_mode": arg("controller_mode")}
+    overrides: dict[str, str | bool] = {"controller_mode": arg("controller_mode")}
+    if use_sim_time:
+        overrides["use_sim_time"] = True
     for name in ("model_path", "provider"):
         if arg(name):  # '' keeps the params file's value (an empty override would erase it)
             overrides[name] = arg(name)

@@ -18,7 +18,7 @@ from dnk_planner.ros.topics import PLANNER_INPUTS
 
 def _player(context):
     arg = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
-    arguments = [arg("bag"), "--rate", arg("rate"), "--delay", arg("delay"),
+    arguments = [arg("bag"), "--rate", arg("rate"), "--delay", arg("delay"), "--clock",
                  "--wait-for-subscribers", "10.0", "--topics", *arg("topics").split()]
     return [Node(package="dnk_bringup", executable="bag_replay", name="dnk_bag_replay", output="screen",
                  arguments=arguments)]
@@ -32,6 +32,7 @@ def generate_launch_description() -> LaunchDescription:
                               description="Seconds before the first message (planner configure/activate)"),
         DeclareLaunchArgument("topics", default_value=" ".join(PLANNER_INPUTS), description="Space-separated topics to replay"),
         *planner_arguments(default_mode="pose"),
-        OpaqueFunction(function=planner_actions),
+        # the recorded stamps are judged against the bag's time: the player publishes /clock
+        OpaqueFunction(function=lambda context: planner_actions(context, use_sim_time=True)),
         OpaqueFunction(function=_player),
     ])
