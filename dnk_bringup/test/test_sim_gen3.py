@@ -157,8 +157,9 @@ def test_twist_moves_along_tool_axis_and_keeps_going_like_the_real_controller(si
     moved = ee(q_stop) - start[:3, 3]
     along = float(moved @ start[:3, 2])
     assert along > 0.02, moved
-    # a base-frame interpretation would move along base z instead: far off the tool axis
-    assert np.linalg.norm(moved - along * start[:3, 2]) < max(0.01, 0.15 * along), moved
+    # a base-frame interpretation would move along base z instead: ~3.3 cm off the tool axis here
+    # (tool z is 41 deg from base z); servo lag under CI load measured up to 1.06 cm off it
+    assert np.linalg.norm(moved - along * start[:3, 2]) < max(0.015, 0.2 * along), moved
     time.sleep(0.3)
     np.testing.assert_allclose(positions(states[-1]), q_stop, atol=1e-3)
 
