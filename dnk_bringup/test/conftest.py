@@ -40,6 +40,17 @@ def spawn(ros_domain: int, tmp_path: Path) -> Iterator[Spawner]:
 
 
 @pytest.fixture(scope="module")
+def arm_model(tmp_path_factory) -> Path:
+    """The analytic arm model (H = 32) with its manifest, once per test module."""
+    pytest.importorskip("onnx")
+    from dnk_planner.testing.models import build_arm_primitive_model
+
+    path = tmp_path_factory.mktemp("model") / "arm.onnx"
+    build_arm_primitive_model(path, horizon=32)
+    return path
+
+
+@pytest.fixture(scope="module")
 def probe(ros_domain: int) -> Iterator[Probe]:
     p = Probe(ros_domain)
     try:

@@ -10,23 +10,14 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
 from dnk_msgs.msg import PlannerStatus
 from rosbags.rosbag2 import Reader
 from sensor_msgs.msg import JointState
 
 from bringup_testing import CONFIG_DIR, wait_until
-from dnk_planner.testing.models import build_arm_primitive_model
 
 RUNS = 20
 PATTERNS = ("SIGINT", "SIGINT twice", "SIGTERM")
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("model") / "arm.onnx"
-    build_arm_primitive_model(path, horizon=32)
-    return path
 
 
 def send(proc: subprocess.Popen, pattern: str) -> int:
@@ -46,13 +37,13 @@ def send(proc: subprocess.Popen, pattern: str) -> int:
         return -9
 
 
-def test_planner_node_exits_0_on_every_signal(spawn, probe, model) -> None:
+def test_planner_node_exits_0_on_every_signal(spawn, probe, arm_model) -> None:
     status: list = []
     probe.node.create_subscription(PlannerStatus, "/dnk/status", status.append, 10)
     for run in range(RUNS):
         pattern = PATTERNS[run % len(PATTERNS)]
         status.clear()
-        proc = spawn("dnk_planner.ros.node", "--autostart", "--ros-args", "-p", f"model_path:={model}",
+        proc = spawn("dnk_planner.ros.node", "--autostart", "--ros-args", "-p", f"model_path:={arm_model}",
                      "-p", "provider:=cpu")
         assert wait_until(lambda: len(status) >= 3 or proc.poll() is not None, 30.0), spawn.log(proc)
         assert proc.poll() is None, spawn.log(proc)
@@ -81,7 +72,7 @@ def test_recorder_exits_0_and_closes_its_bag_on_every_signal(spawn, probe, tmp_p
         pattern = PATTERNS[run % len(PATTERNS)]
         bag = tmp_path / f"bag_{run}"
         proc = spawn("dnk_bringup.bag_record", "--ros-args", "-p", f"output:={bag}")
-        # its own log line, not the publisher's subscription count (a previous test's probe may linger in discovery)
+        # its own log line, not the publisher's subscription count (the module's probe subscribes /joint_states too)
         assert wait_until(lambda: "subscribed to /joint_states" in spawn.log(proc) or proc.poll() is not None,
                           30.0), spawn.log(proc)
         for k in range(5):

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 from geometry_msgs.msg import PoseStamped
 from rosbags.rosbag2 import Reader
 from sensor_msgs.msg import JointState
@@ -17,16 +16,6 @@ from dnk_bringup.msg_types import make_typestore
 from dnk_planner.ros.topics import PLANNER_INPUTS
 from dnk_msgs.msg import PlannerStatus
 from dnk_planner.core.kinematics import forward_kinematics
-
-
-@pytest.fixture(scope="module")
-def arm_model(tmp_path_factory) -> Path:
-    pytest.importorskip("onnx")
-    from dnk_planner.testing.models import build_arm_primitive_model
-
-    path = tmp_path_factory.mktemp("model") / "arm.onnx"
-    build_arm_primitive_model(path, horizon=32)
-    return path
 
 
 def drive_to_goal(spawn, probe, model: Path, mode: str, offset, subscribers: int = 1) -> list[PlannerStatus]:

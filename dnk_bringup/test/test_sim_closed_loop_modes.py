@@ -8,7 +8,7 @@ import pytest
 from bringup_testing import KORTEX_DESCRIPTION, goal_from, start_sim_and_planner, wait_until
 from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import JointState
-from test_sim_closed_loop import arm_model, drive_to_goal  # noqa: F401  (fixture)
+from test_sim_closed_loop import drive_to_goal
 
 from dnk_msgs.msg import ArmContacts, ObstacleArray, PlannerStatus
 from dnk_planner.core.kinematics import forward_kinematics
@@ -17,13 +17,13 @@ from dnk_planner.ros.topics import SIM_CONTACTS
 
 
 @pytest.mark.parametrize("mode", ["twist", "joint_trajectory"])
-def test_mode_reaches_goal(mode, spawn, probe, arm_model) -> None:  # noqa: F811
+def test_mode_reaches_goal(mode, spawn, probe, arm_model) -> None:
     drive_to_goal(spawn, probe, arm_model, mode, [-0.05, 0.08, 0.05])
     assert probe.node.count_subscribers("/dnk/target_pose") == 0  # sim_gen3 ignores pose targets here
 
 
 @pytest.mark.skipif(not KORTEX_DESCRIPTION.is_dir(), reason=f"Kinova's description not at {KORTEX_DESCRIPTION}")
-def test_goal_behind_an_obstacle_reached_without_arm_contact_in_mujoco(spawn, probe, arm_model) -> None:  # noqa: F811
+def test_goal_behind_an_obstacle_reached_without_arm_contact_in_mujoco(spawn, probe, arm_model) -> None:
     """Kinova's URDF + meshes in MuJoCo, a ball on the straight end-effector line and a table: the arm
     reaches the goal and MuJoCo reports no contact of any link, measured by the sim, not the planner."""
     states = probe.collect(JointState, "/joint_states")

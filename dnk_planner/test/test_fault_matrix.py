@@ -28,28 +28,12 @@ from dnk_msgs.msg import Obstacle, PlannerStatus  # noqa: E402
 from dnk_planner.core.kinematics import HOME_POSITIONS, forward_kinematics  # noqa: E402
 from dnk_planner.core.manifest import read_manifest, save_manifest, sha256_file  # noqa: E402
 from dnk_planner.ros.client import PlannerClient, box, sphere, start_planner_process, stop_process  # noqa: E402
-from dnk_planner.testing.models import build_arm_primitive_model  # noqa: E402
 
 Q_HOME = np.array(HOME_POSITIONS)
 NAMES = [f"joint_{i}" for i in range(1, 8)]
 EE_HOME = forward_kinematics(Q_HOME)[:3, 3]
 GOAL = EE_HOME + np.array([0.0, 0.2, 0.0])
 RATE_HZ = 20.0
-
-
-@pytest.fixture(scope="module")
-def arm_model(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("model") / "arm.onnx"
-    build_arm_primitive_model(path, horizon=32)
-    return path
-
-
-@pytest.fixture(scope="module")
-def client():
-    c = PlannerClient()
-    c.joint_names = NAMES
-    yield c
-    c.close()
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,6 @@ import math
 import os
 import signal
 import time
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -30,20 +28,6 @@ from dnk_planner.core.kinematics import HOME_POSITIONS, JOINT_VELOCITY_LIMITS, f
 
 Q_HOME = np.array(HOME_POSITIONS)
 NAMES = [f"joint_{i}" for i in range(1, 8)]
-
-
-@pytest.fixture(scope="module")
-def arm_model(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("model") / "arm.onnx"
-    build_arm_primitive_model(path, horizon=32)
-    return path
-
-
-@pytest.fixture(scope="module")
-def client():
-    c = PlannerClient()
-    yield c
-    c.close()
 
 
 @pytest.fixture

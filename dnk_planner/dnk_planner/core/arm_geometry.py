@@ -77,6 +77,13 @@ def arm_planes(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return centers, ee
 
 
+def arm_points(q: np.ndarray) -> np.ndarray:
+    """World positions (S + 1, 3) of every collision-sphere centre and the end effector at one
+    configuration q (7,): where "near the arm" is measured from."""
+    centers, ee = arm_planes(np.asarray(q, dtype=np.float64).reshape(1, 7))
+    return np.concatenate([centers.reshape(3, -1), ee], axis=1).T
+
+
 def sphere_clearance(centers: np.ndarray, obstacles: ObstacleSet, cutoff: float | None = None) -> np.ndarray:
     """Whole-arm clearance (P,) from `arm_planes` sphere centres (3, S, P): the smallest signed
     distance from any link sphere's surface to any obstacle (m, negative = penetration, +inf

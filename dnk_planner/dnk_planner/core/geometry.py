@@ -160,17 +160,21 @@ class ObstacleSet:
                            self.sphere_radii[ms], tuple(np.array(self.box_ids, dtype=object)[mb]),
                            self.box_centers[mb], self.box_rotations[mb], self.box_half_extents[mb])
 
+    def nearest_order(self, points: np.ndarray) -> np.ndarray:
+        """`ids` indices sorted by the distance to the closest of `points` (..., 3), nearest first;
+        ties keep the earlier obstacle."""
+        d = self.signed_distance(np.asarray(points, dtype=np.float64).reshape(-1, 3)).min(axis=0)
+        return np.argsort(d, kind="stable")
+
     def nearest(self, points: np.ndarray, k: int) -> tuple[ObstacleSet, int]:
         """The `k` obstacles closest to any of `points` (..., 3) and how many were left out.
 
         Bounds the planner's per-decision cost (linear in the obstacle count) whatever a
-        perception source sends; ties keep the earlier obstacle.
+        perception source sends.
         """
         if len(self) <= k:
             return self, 0
-        d = self.signed_distance(np.asarray(points, dtype=np.float64).reshape(-1, 3)).min(axis=0)
-        keep = np.argsort(d, kind="stable")[:k]
-        return self.subset(keep), len(self) - k
+        return self.subset(self.nearest_order(points)[:k]), len(self) - k
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -14,11 +14,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from dnk_planner.core.arm_geometry import arm_planes
+from dnk_planner.core.arm_geometry import arm_points
 from dnk_planner.core.geometry import ObstacleSet, matrix_to_quat
 
 FEATURES = ("present", "is_box", "cx", "cy", "cz", "sx", "sy", "sz", "qx", "qy", "qz", "qw")
 NUM_FEATURES = len(FEATURES)
+
+
+def slots_of(dim: int) -> int:
+    """Obstacle slots in a column of `dim` values; ValueError unless it is a whole number of slots."""
+    if dim <= 0 or dim % NUM_FEATURES:
+        raise ValueError(f"an obstacle column of {dim} values is not a whole number of {NUM_FEATURES}-feature slots")
+    return dim // NUM_FEATURES
 
 
 def encode_obstacles(obstacles: ObstacleSet | None, q: np.ndarray, slots: int) -> np.ndarray:
@@ -27,10 +34,7 @@ def encode_obstacles(obstacles: ObstacleSet | None, q: np.ndarray, slots: int) -
     out = np.zeros((slots, NUM_FEATURES), dtype=np.float32)
     if obstacles is None or obstacles.is_empty:
         return out.reshape(-1)
-    centers, ee = arm_planes(np.asarray(q, dtype=np.float64).reshape(1, 7))
-    points = np.concatenate([centers.reshape(3, -1), ee], axis=1).T            # (S + 1, 3)
-    distance = obstacles.signed_distance(points).min(axis=0)                    # (M,)
-    order = np.argsort(distance, kind="stable")[:slots]
+    order = obstacles.nearest_order(arm_points(q))[:slots]
     n_spheres = len(obstacles.sphere_ids)
     for slot, k in enumerate(order):
         row = out[slot]

@@ -18,6 +18,11 @@ from dnk_planner.core.geometry import ObstacleSet
 from dnk_planner.core.kinematics import JOINT_LOWER, JOINT_UPPER
 
 
+# Position bounds a measured joint may have: URDF limits, [-pi, pi] for continuous joints (reported wrapped).
+_LOW = np.where(np.isfinite(JOINT_LOWER), JOINT_LOWER, -np.pi)
+_HIGH = np.where(np.isfinite(JOINT_UPPER), JOINT_UPPER, np.pi)
+
+
 class InputError(ValueError):
     """A message the node refuses; `kind` is its /diagnostics counter."""
 
@@ -94,14 +99,12 @@ def joint_positions(msg: JointState, index: dict[str, int], tolerance_rad: float
                          "Fix: check the 'joint_prefix' parameter")
     if not np.all(np.isfinite(q)):
         raise InputError("joint_states.non_finite", f"non-finite joint position {q.tolist()}")
-    low = np.where(np.isfinite(JOINT_LOWER), JOINT_LOWER, -np.pi) - tolerance_rad
-    high = np.where(np.isfinite(JOINT_UPPER), JOINT_UPPER, np.pi) + tolerance_rad
-    bad = np.flatnonzero((q < low) | (q > high))
+    bad = np.flatnonzero((q < _LOW - tolerance_rad) | (q > _HIGH + tolerance_rad))
     if bad.size:
         i = int(bad[0])
         raise InputError("joint_states.out_of_limits",
-                         f"joint_{i + 1} = {q[i]:.4f} rad is outside its limits [{low[i] + tolerance_rad:.4f}, "
-                         f"{high[i] - tolerance_rad:.4f}] (+- {tolerance_rad} rad tolerance). Fix: check the "
+                         f"joint_{i + 1} = {q[i]:.4f} rad is outside its limits [{_LOW[i]:.4f}, "
+                         f"{_HIGH[i]:.4f}] (+- {tolerance_rad} rad tolerance). Fix: check the "
                          "driver's joint order and units (rad), and that continuous joints are wrapped to [-pi, pi]")
     return q
 

@@ -33,12 +33,12 @@ from dnk_msgs.srv import SetGoal
 from dnk_planner.ros import topics
 from dnk_planner.ros.controller_bridge import ArmState, ControllerBridge, pose_stamped
 from dnk_planner.core import Context, Decision, Planner
-from dnk_planner.core.arm_geometry import arm_clearance, arm_planes
+from dnk_planner.core.arm_geometry import arm_clearance, arm_planes, arm_points
 from dnk_planner.core.geometry import ObstacleSet, matrix_to_quat, quat_to_matrix
 from dnk_planner.core.kinematics import (JOINT_LOWER, JOINT_UPPER, SHOULDER_POSITION, forward_kinematics, solve_ik,
                                          unwrap_near)
 from dnk_planner.core.manifest import ModelContractError, ModelManifest, load_model
-from dnk_planner.core.obstacle_encoding import NUM_FEATURES, encode_obstacles
+from dnk_planner.core.obstacle_encoding import NUM_FEATURES, encode_obstacles, slots_of
 from dnk_planner.core.selectors import GeometricSelector
 from dnk_planner.ros.inputs import InputError, joint_positions, obstacle_count, obstacles_from_msg, stamp_age
 from dnk_planner.ros.node_config import NodeConfig
@@ -453,9 +453,7 @@ class PlannerNode(Node):
             self._recheck_goal()
         self.obstacles, self.obstacles_left_out = self.obstacles_all, 0
         if len(self.obstacles_all) > self.config.max_obstacles and q is not None:
-            centers, ee = arm_planes(q)
-            points = np.concatenate([centers.reshape(3, -1).T, ee.T, self.goal[None] if self.goal is not None
-                                     else np.empty((0, 3))])
+            points = np.concatenate([arm_points(q), self.goal[None] if self.goal is not None else np.empty((0, 3))])
             self.obstacles, self.obstacles_left_out = self.obstacles_all.nearest(points, self.config.max_obstacles)
 
     def _recheck_goal(self) -> None:
@@ -667,11 +665,14 @@ def obstacle_slots(manifest: ModelManifest) -> int:
     if entry is None:
         return 0
     dim = manifest.column_dim(entry.column)
-    if dim % NUM_FEATURES or entry.rows != "all":
-        raise ModelContractError("fixed", f"column {entry.column!r} (dim {dim}, rows {entry.rows!r}) is sourced from "
-                                 f"'obstacles' but is not slots x {NUM_FEATURES} features on every row",
-                                 "export the student with dnk_planner.core.obstacle_encoding's layout")
-    return dim // NUM_FEATURES
+    try:
+        if entry.rows != "all":
+            raise ValueError(f"rows is {entry.rows!r}, not 'all'")
+        return slots_of(dim)
+    except ValueError as err:
+        raise ModelContractError("fixed", f"column {entry.column!r} (dim {dim}) is sourced from 'obstacles' but is not "
+                                 f"slots x {NUM_FEATURES} features on every row ({err})",
+                                 "export the student with dnk_planner.core.obstacle_encoding's layout") from err
 
 
 def plan_point(plan: np.ndarray, row: float) -> np.ndarray:

@@ -90,7 +90,6 @@ def _shard_path(out: Path, shard: int) -> Path:
 def _write_shard(args: tuple[DemoConfig, Path, int]) -> dict:
     """Solve the scenes of one shard and write it atomically; returns its statistics."""
     cfg, out, shard = args
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     first = shard * cfg.shard_size
     indices = range(first, min(first + cfg.shard_size, cfg.scenes))
     demos: list[tuple[int, Demo]] = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dnk_planner.core.obstacle_encoding import NUM_FEATURES, encode_obstacles
+from dnk_planner.core.obstacle_encoding import NUM_FEATURES, encode_obstacles, slots_of
 
 from ..configs import LayoutConfig, TaskConfig
 from ..datasets import find_dataset
@@ -35,20 +35,21 @@ def arm_windows(demos: ArmDemos, horizon: int, slots: int, episodes: np.ndarray 
                 stride: int = 1) -> np.ndarray:
     """Raw windows (M, H, D) float32 of the given episodes (all by default), one every `stride` steps."""
     episodes = np.arange(len(demos)) if episodes is None else np.asarray(episodes)
+    dim = arm_layout(slots).dim
     out = []
     for e in episodes:
         q = demos.episode(int(e))
         obstacles = demos.obstacle_set(int(e))
         padded = np.concatenate([q, np.repeat(q[-1:], horizon - 1, axis=0)])
         starts = np.arange(0, len(q), stride)
-        w = np.empty((len(starts), horizon, 17 + slots * NUM_FEATURES), dtype=np.float32)
+        w = np.empty((len(starts), horizon, dim), dtype=np.float32)
         w[:, :, :7] = padded[starts[:, None] + np.arange(horizon)[None]]
         w[:, :, 7:10] = demos.goal[e]
         w[:, :, 10:17] = demos.goal_q[e]
         for i, t in enumerate(starts):
             w[i, :, 17:] = encode_obstacles(obstacles, q[t], slots)
         out.append(w)
-    return np.concatenate(out) if out else np.zeros((0, horizon, 17 + slots * NUM_FEATURES), dtype=np.float32)
+    return np.concatenate(out) if out else np.zeros((0, horizon, dim), dtype=np.float32)
 
 
 def split_scenes(demos: ArmDemos, heldout_frac: float) -> tuple[np.ndarray, np.ndarray]:
@@ -60,9 +61,9 @@ def split_scenes(demos: ArmDemos, heldout_frac: float) -> tuple[np.ndarray, np.n
 def split_windows(cfg: TaskConfig) -> tuple[np.ndarray, np.ndarray]:
     """Raw windows of the task's training scenes and of its held-out scenes (the last heldout_frac)."""
     demos = load_demos(find_dataset(cfg.dataset.path))
-    slots = cfg.layout.column_slice("obstacles")
-    n_slots = (slots.stop - slots.start) // NUM_FEATURES
-    if n_slots * NUM_FEATURES != slots.stop - slots.start or cfg.layout.dim != arm_layout(n_slots).dim:
+    obstacles = cfg.layout.column_slice("obstacles")
+    n_slots = slots_of(obstacles.stop - obstacles.start)
+    if cfg.layout != arm_layout(n_slots):
         raise ValueError(f"the task layout {[(c.name, c.dim) for c in cfg.layout.columns]} is not the arm layout "
                          f"(q 7, goal 3, goal_q 7, obstacles slots x {NUM_FEATURES}). Fix: use config/arm.yaml's layout")
     train, held = split_scenes(demos, cfg.heldout_frac)
