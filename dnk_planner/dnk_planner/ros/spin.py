@@ -13,7 +13,7 @@ import signal
 from collections.abc import Callable
 
 import rclpy
-from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
@@ -38,22 +38,11 @@ def init(args: list[str] | None) -> None:
     signal.signal(signal.SIGTERM, _StopRequest.handle)
 
 
-def make_executor() -> Executor:
-    """rclpy's EventsExecutor (C++ dispatch) where this rclpy has it, else the SingleThreadedExecutor.
-
-    Measured on the planner node with 1 kHz joint states: the Python executor's per-callback
-    overhead was the largest cost of the cycle outside the decision itself (bench_soak.py).
-    """
-    try:
-        from rclpy.experimental import EventsExecutor
-    except ImportError:  # rclpy before Jazzy 7.1
-        return SingleThreadedExecutor()
-    return EventsExecutor()
-
-
 def spin_until_shutdown(node: Node, on_stop: Callable[[], None] | None = None) -> None:
     """Spin until SIGINT/SIGTERM/external shutdown; then call `on_stop` (context still valid) and destroy."""
-    executor = make_executor()
+    # rclpy's experimental EventsExecutor was tried here: sim_gen3 (1 kHz timer) then hung in teardown
+    # once under `ros2 launch` in CI, SIGINT and SIGTERM both ignored; its gain was not measured cleanly
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
         while rclpy.ok() and not _StopRequest.requested:
