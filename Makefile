@@ -1,5 +1,5 @@
 # People's entry point. `make demo` and `make test` set everything up themselves.
-.PHONY: setup demo test bench soak clean
+.PHONY: setup demo test bench soak arm-model table2 clean
 
 setup:
 	bash scripts/setup.sh
@@ -15,6 +15,16 @@ bench: setup
 
 soak: setup
 	bash -c '. scripts/env.sh && python dnk_planner/benchmarks/bench_soak.py --warmup 30 --out reports/bench/soak.json'
+
+# The shipped arm model from scratch (demos, teacher, pairs, students, export), resumable.
+arm-model:
+	bash scripts/arm_model.sh
+
+# Table II in simulation: 50 trials per policy over DDS (Kinova's meshes when ../shared has them).
+table2: setup
+	bash -c '. scripts/env.sh && dnk-train arm-trials --trials 50 --policy student=shipped --policy teacher=shipped \
+	  --policy kdm=artifacts/arm/students/kdm.onnx --policy analytic=analytic \
+	  $$([ -d ../shared/reference/kortex_gen3 ] && echo --description ../shared/reference/kortex_gen3) --out reports/table2'
 
 clean:
 	rm -rf build install log .venv

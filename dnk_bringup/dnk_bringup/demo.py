@@ -31,7 +31,7 @@ from dnk_planner.core.arm_geometry import arm_clearance  # noqa: E402
 from dnk_planner.core.kinematics import forward_kinematics  # noqa: E402
 from dnk_planner.ros.inputs import obstacles_from_msg  # noqa: E402
 
-from dnk_bringup.paths import config_file  # noqa: E402
+from dnk_bringup.paths import config_file, model_file  # noqa: E402
 
 GOAL_TOLERANCE_M = 0.01
 STATE_NAMES = {PlannerStatus.IDLE: "IDLE", PlannerStatus.ACTIVE: "ACTIVE", PlannerStatus.HOLDING: "HOLDING",
@@ -45,16 +45,21 @@ def _start(module: str, *ros_args: str) -> subprocess.Popen:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=Path(f"artifacts/arm/{ARM_MODEL_ID}.onnx"),
-                    help="arm student .onnx (+ .json manifest); generated (analytic primitives) if missing")
+    ap.add_argument("--model", type=Path, default=None,
+                    help="arm model .onnx (+ .json manifest); default: the shipped distilled student "
+                    "(dnk_bringup/models/arm-student.onnx); 'analytic' generates the hand-written primitives model")
     ap.add_argument("--controller-mode", choices=["pose", "twist", "joint_trajectory"], default="joint_trajectory")
     ap.add_argument("--timeout", type=float, default=40.0, help="seconds allowed per goal")
     ap.add_argument("--out", type=Path, default=Path("runs/demo"), help="folder for the bag and summary.json")
     args = ap.parse_args(argv)
 
-    if not args.model.exists():
-        print(f"demo: no model at {args.model}; generating the analytic arm primitive model (not distilled)")
+    if args.model is None:
+        args.model = model_file("arm-student.onnx")
+    elif str(args.model) == "analytic":
+        args.model = Path(f"artifacts/arm/{ARM_MODEL_ID}.onnx")
+        print(f"demo: generating the analytic arm primitive model (not distilled) at {args.model}")
         build_arm_primitive_model(args.model, horizon=32)
+    print(f"demo: model {args.model}")
     args.out.mkdir(parents=True, exist_ok=True)
     bag = args.out / time.strftime("bag_%Y%m%d_%H%M%S")
     print(f"demo: ROS_DOMAIN_ID={os.environ['ROS_DOMAIN_ID']}, controller_mode={args.controller_mode}")

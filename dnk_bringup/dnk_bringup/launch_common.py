@@ -17,14 +17,20 @@ from launch_ros.events.lifecycle import ChangeState
 from launch_ros.substitutions import FindPackageShare
 from lifecycle_msgs.msg import Transition
 
+from dnk_bringup.paths import model_file
+
 CONTROLLER_MODES = ("pose", "twist", "joint_trajectory")
+POLICIES = ("student", "teacher")
 
 
 def planner_arguments(default_mode: str) -> list[DeclareLaunchArgument]:
     """Launch arguments every DNK launch file takes for the planner."""
     return [
+        DeclareLaunchArgument("policy", default_value="student", choices=list(POLICIES),
+                              description="Shipped model to run: student (the distilled FDK, one step) or teacher "
+                              "(its 30-step DDIM sampler, same planner); model_path overrides it"),
         DeclareLaunchArgument("model_path", default_value="",
-                              description="Arm student .onnx (manifest .json beside it); overrides params_file"),
+                              description="Arm model .onnx (manifest .json beside it); '' = the policy's shipped model"),
         DeclareLaunchArgument(
             "params_file", default_value=PathJoinSubstitution([FindPackageShare("dnk_bringup"), "config", "planner.yaml"]),
             description="Planner parameters (node name dnk_planner)"),
@@ -44,9 +50,9 @@ def planner_actions(context: LaunchContext, use_sim_time: bool = False) -> list:
     overrides: dict[str, str | bool] = {"controller_mode": arg("controller_mode")}
     if use_sim_time:
         overrides["use_sim_time"] = True
-    for name in ("model_path", "provider"):
-        if arg(name):  # '' keeps the params file's value (an empty override would erase it)
-            overrides[name] = arg(name)
+    overrides["model_path"] = arg("model_path") or str(model_file(f"arm-{arg('policy')}.onnx"))
+    if arg("provider"):  # '' keeps the params file's value (an empty override would erase it)
+        overrides["provider"] = arg("provider")
     planner = LifecycleNode(
         package="dnk_planner", executable="planner_node", name="dnk_planner", namespace="",
         output="screen", parameters=[arg("params_file"), overrides])

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dnk_planner.ros.topics import TARGET_POSE
-from dnk_planner.core.kinematics import HOME_POSITIONS, JOINT_LOWER, JOINT_UPPER, NUM_JOINTS
+from dnk_planner.core.kinematics import HOME_POSITIONS, JOINT_LOWER, JOINT_NAMES, JOINT_UPPER, NUM_JOINTS
 
 
 class SimGen3Config(BaseModel):
@@ -84,7 +84,7 @@ class SimGen3Config(BaseModel):
 
     @property
     def joint_names(self) -> list[str]:
-        return [f"{self.joint_prefix}joint_{i}" for i in range(1, NUM_JOINTS + 1)]
+        return [f"{self.joint_prefix}{name}" for name in JOINT_NAMES]
 
 
 class JointLimit(BaseModel):

@@ -12,9 +12,10 @@ LAUNCH_DIR = Path(__file__).resolve().parents[1] / "launch"
 LAUNCH_FILES = sorted(LAUNCH_DIR.glob("*.launch.py"))
 EXPECTED_ARGS = {
     "dnk_gen3.launch.py": {"robot_ip", "use_fake_hardware", "robot_controller", "controller_mode", "model_path",
-                           "params_file"},
-    "dnk_sim.launch.py": {"sim_params_file", "record", "bag_output", "controller_mode", "model_path", "params_file"},
-    "dnk_replay.launch.py": {"bag", "rate", "topics", "controller_mode", "model_path", "params_file"},
+                           "policy", "params_file"},
+    "dnk_sim.launch.py": {"sim_params_file", "record", "bag_output", "controller_mode", "model_path", "policy",
+                          "params_file"},
+    "dnk_replay.launch.py": {"bag", "rate", "topics", "controller_mode", "model_path", "policy", "params_file"},
 }
 
 

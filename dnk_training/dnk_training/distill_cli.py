@@ -233,6 +233,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     paths = Paths(args)
+    hashes = provenance_hashes(paths)
     jobs = []  # (name, destination folder, export(staged .onnx path) -> max abs error)
     for name in args.models:
         model, meta = load_student(paths.run(name))
@@ -240,9 +241,19 @@ def cmd_export(args: argparse.Namespace) -> int:
         norm = Normalizer.from_dict(meta["normalizer"])
         prov = {"dataset": task.dataset.path, "teacher": meta["teacher"], "method": name,
                 "config": json.dumps(meta["distill_config"]), "pairs": f"{meta['num_pairs']} from {meta['pairs']}",
-                "steps": str(meta["step"]), "preset": meta["preset"]}
+                "steps": str(meta["step"]), "preset": meta["preset"], **hashes,
+                "config_sha256": _sha256_text(json.dumps(meta["distill_config"], sort_keys=True))}
         jobs.append((name, paths.students, lambda out, m=model, t=task, n=norm, pv=prov, nm=name: export_student(
             m, out, f"{t.name}-{nm}", t.layout, t.dataset.horizon, n, t.task, pv, row_period_s=t.row_period_s)[1]))
+    if args.teacher_model:
+        from dnk_training.export import export_teacher
+        from dnk_training.teacher import Teacher
+
+        teacher = Teacher.load(paths.teacher)
+        prov = {"dataset": teacher.cfg.dataset.path, "teacher": f"{paths.teacher} (step {read_meta(paths.teacher)['step']})",
+                **hashes}
+        jobs.append(("teacher", paths.students, lambda out: export_teacher(
+            teacher, out, f"{teacher.cfg.name}-teacher", prov)[1]))
     if args.selectors:
         from dnk_training.classifier import ReturnClassifier
         from dnk_training.iql import IQLCritic
@@ -270,12 +281,31 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise ValueError(f"{err}; nothing exported (every model is written only when all pass)") from err
         for name, dest, _ in jobs:
             dest.mkdir(parents=True, exist_ok=True)
-            for suffix in (".onnx", ".json"):
+            for suffix in (".onnx", ".json", ".parity.npz"):
                 os.replace(staging / f"{name}{suffix}", dest / f"{name}{suffix}")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     print(json.dumps({"max_abs_error": results, "students": str(paths.students), "selectors": str(paths.selectors)}))
     return 0
+
+
+def _sha256_text(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def provenance_hashes(paths: Paths) -> dict[str, str]:
+    """sha256 of what a model came from: the dataset (a demo folder's index), the teacher's weights
+    and its task config, so a manifest names the exact inputs that reproduce it."""
+    from dnk_planner.core.manifest import sha256_file
+    from dnk_training.datasets import find_dataset
+
+    meta = read_meta(paths.teacher)
+    data = find_dataset(meta["task_config"]["dataset"]["path"])
+    return {"dataset_sha256": sha256_file(data / "index.json" if data.is_dir() else data),
+            "teacher_sha256": sha256_file(paths.teacher.with_suffix(".safetensors")),
+            "teacher_config_sha256": _sha256_text(json.dumps(meta["task_config"], sort_keys=True))}
 
 
 def fidelity(pred: np.ndarray, target: np.ndarray, free: np.ndarray, act: slice, act_row: int) -> dict[str, float]:
@@ -444,6 +474,8 @@ def _export(p: argparse.ArgumentParser):
     _common(p)
     p.add_argument("--models", nargs="*", choices=MODELS, default=list(MODELS))
     p.add_argument("--selectors", action="store_true", help="also export the IQL critic and the return classifier")
+    p.add_argument("--teacher-model", action="store_true",
+                   help="also export the teacher's whole deterministic sampler (role 'teacher', students/teacher.onnx)")
     return cmd_export
 
 

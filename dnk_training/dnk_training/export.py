@@ -26,6 +26,11 @@ PARITY_TOL = 1e-4
 PARITY_BATCHES = (1, 7, 64)
 
 
+def parity_path(onnx_path: str | Path) -> Path:
+    """`x.onnx` -> `x.parity.npz`: inputs and torch's outputs, saved at export."""
+    return Path(onnx_path).with_suffix(".parity.npz")
+
+
 class ExportParityError(RuntimeError):
     """onnxruntime and torch disagree beyond the tolerance; nothing was written."""
 
@@ -97,6 +102,10 @@ def export_onnx(
     os.replace(tmp, path)
     with torch.no_grad():
         out_shape = list(module(*example.values()).shape)
+        samples = make_inputs(4, torch.Generator().manual_seed(seed + 2))
+        reference = module(*samples.values())
+    # torch's answers to a few inputs travel with the file: a copy can be re-checked without torch
+    np.savez(parity_path(path), **{k: v.numpy() for k, v in samples.items()}, **{output: reference.numpy()})
     manifest = ModelManifest.model_validate(
         {
             **manifest_fields,
@@ -148,6 +157,42 @@ def export_student(
     fields = {"model_id": model_id, "role": "student", **_layout_fields(layout, horizon, normalizer, task),
               "row_period_s": row_period_s, "provenance": _provenance(provenance)}
     return export_onnx(student, path, make_inputs, "trajectory", fields, tol=tol)
+
+
+class DeterministicSampler(nn.Module):
+    """The teacher's whole DDIM (eta = 0) reverse process, `Teacher.sample(prior, sampler="ddim")`, as
+    one module: traced, its K steps unroll into one graph that shares the U-Net's weights. It is the
+    map the pairs were made with, so the student and this graph answer the same prior comparably."""
+
+    def __init__(self, teacher: nn.Module) -> None:
+        super().__init__()
+        if teacher.cfg.sampling.guidance_weight > 0:
+            raise ValueError("the teacher samples with classifier guidance (guidance_weight > 0): the gradient "
+                             "steps do not export; export an unguided teacher (guidance_weight 0)")
+        self.teacher = teacher
+
+    def forward(self, prior: torch.Tensor) -> torch.Tensor:
+        return self.teacher.sample(prior, sampler="ddim")
+
+
+def export_teacher(
+    teacher: nn.Module,
+    path: str | Path,
+    model_id: str,
+    provenance: dict[str, str],
+    tol: float = PARITY_TOL,
+) -> tuple[ModelManifest, float]:
+    """Teacher: prior [B,H,D] -> trajectory [B,H,D] after its K deterministic steps (role 'teacher')."""
+    cfg = teacher.cfg
+    d, horizon = cfg.layout.dim, cfg.dataset.horizon
+
+    def make_inputs(b: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        return {"prior": torch.randn(b, horizon, d, generator=gen)}
+
+    fields = {"model_id": model_id, "role": "teacher", **_layout_fields(cfg.layout, horizon, teacher.normalizer, cfg.task),
+              "row_period_s": cfg.row_period_s,
+              "provenance": _provenance({**provenance, "method": f"ddim eta=0, {teacher.steps} steps"})}
+    return export_onnx(DeterministicSampler(teacher), path, make_inputs, "trajectory", fields, tol=tol)
 
 
 class ClassifierAtZero(nn.Module):

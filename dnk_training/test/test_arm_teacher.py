@@ -1,9 +1,15 @@
 """Arm windows in the planner's joint-space layout, and the arm teacher trained on them end to end."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+
+from dnk_planner.core import Context, Planner
+from dnk_planner.core.manifest import sha256_file
 
 from dnk_planner.core.obstacle_encoding import NUM_FEATURES, encode_obstacles
 from dnk_training.arm.config import load_demo_config
@@ -44,11 +50,16 @@ def test_windows_follow_the_planner_layout(demos_path) -> None:
 
 
 @pytest.fixture(scope="module")
-def arm_teacher(demos_path, tmp_path_factory) -> Teacher:
+def arm_artifacts(demos_path, tmp_path_factory) -> Path:
     art = tmp_path_factory.mktemp("artifacts")
     assert dnk_train(["train-teacher", "--task", "arm", "--preset", "smoke", "--dataset", str(demos_path),
                       "--artifacts", str(art), "--no-progress"]) == 0
-    return Teacher.load(art / "teacher.json")
+    return art
+
+
+@pytest.fixture(scope="module")
+def arm_teacher(arm_artifacts) -> Teacher:
+    return Teacher.load(arm_artifacts / "teacher.json")
 
 
 def test_arm_teacher_trains_and_samples_with_the_context_fixed(demos_path, arm_teacher) -> None:
@@ -87,3 +98,36 @@ def test_ddim_pairs_have_one_target_per_prior_and_are_seeded(demos_path, arm_tea
     a, b = load_pairs(tmp_path / "a"), load_pairs(tmp_path / "b")
     np.testing.assert_array_equal(a["prior"], b["prior"])
     np.testing.assert_array_equal(a["target"], b["target"])
+
+
+def test_student_and_teacher_export_run_through_the_same_planner(demos_path, arm_artifacts, arm_teacher) -> None:
+    """gen-pairs -> train-student -> export --teacher-model: both ONNX files load in the planner core,
+    the teacher's graph is its DDIM sampler (same targets as torch), and the manifests name the
+    demos', teacher's and configs' hashes."""
+    art = str(arm_artifacts)
+    common = ["--artifacts", art, "--preset", "smoke", "--no-progress"]
+    assert dnk_train(["gen-pairs", *common, "--num-pairs", "64"]) == 0
+    assert dnk_train(["train-student", "--model", "fdk", *common, "--steps", "4"]) == 0
+    assert dnk_train(["export", "--models", "fdk", "--teacher-model", *common]) == 0
+    students = arm_artifacts / "students"
+    manifests = {n: json.loads((students / f"{n}.json").read_text()) for n in ("fdk", "teacher")}
+    assert manifests["fdk"]["role"] == "student" and manifests["teacher"]["role"] == "teacher"
+    for m in manifests.values():
+        assert m["row_period_s"] == 0.05
+        assert m["provenance"]["dataset_sha256"] == sha256_file(demos_path / "index.json")
+        assert m["provenance"]["teacher_sha256"] == sha256_file(arm_artifacts / "teacher.safetensors")
+    assert "ddim" in manifests["teacher"]["provenance"]["method"]
+
+    teacher = arm_teacher
+    windows = arm_windows(load_demos(demos_path), H, SLOTS, [0])[:4]
+    prior = teacher.make_prior(teacher.conditioning.cond_from(torch.as_tensor(teacher.normalizer.normalize(windows))),
+                               0.5, torch.Generator().manual_seed(3))
+    planners = {n: Planner.from_files(students / f"{n}.onnx") for n in ("fdk", "teacher")}
+    got = planners["teacher"].student.run(prior=prior.numpy())["trajectory"]
+    np.testing.assert_allclose(got, teacher.sample(prior, sampler="ddim").numpy(), atol=1e-4)
+    w = windows[0]
+    values = {"q": w[0, :7], "goal": w[0, 7:10], "goal_q": w[0, 10:17], "obstacles": w[0, 17:]}
+    for name, planner in planners.items():
+        d = planner.plan(Context(values=values, obstacles=load_demos(demos_path).obstacle_set(0)))
+        assert d.candidates.shape == (64, H, w.shape[1]) and np.isfinite(d.scores[d.scores > -np.inf]).all(), name
+        np.testing.assert_allclose(d.candidates[:, 0, :7], np.broadcast_to(w[0, :7], (64, 7)), atol=1e-6)

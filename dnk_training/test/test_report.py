@@ -7,7 +7,7 @@ import pytest
 
 from dnk_training.eval.cli import main
 from dnk_training.eval.metrics import normalized_return
-from dnk_training.eval.report import _pareto_front, pca_project, run_metrics, write_report
+from dnk_training.eval.report import _pareto_front, pca_project, run_metrics
 from dnk_training.eval.results import (
     Candidates, EpisodeResult, MethodRun, ResultsFile, SeedResult, load_results, merge_files, merge_runs,
     save_results,

@@ -28,6 +28,7 @@ _JOINT_ORIGINS: tuple[tuple[tuple[float, float, float], tuple[float, float, floa
 _EE_ORIGIN = ((0.0, 0.0, -0.061525), (3.14159265, 0.0, 0.0))
 
 NUM_JOINTS = 7
+JOINT_NAMES = tuple(f"joint_{i}" for i in range(1, NUM_JOINTS + 1))  # URDF names without ros2_kortex's prefix
 # Position limits (rad); continuous joints 1, 3, 5, 7 are unbounded (kinova_gen3.md).
 JOINT_LOWER = np.array([-np.inf, -2.24, -np.inf, -2.57, -np.inf, -2.09, -np.inf])
 JOINT_UPPER = -JOINT_LOWER

@@ -83,6 +83,8 @@ class TensorSpec(_Strict):
 # Required I/O per role: name -> shape template ('H', 'D', column name for its dim, or None).
 _ROLE_IO: dict[str, tuple[dict[str, tuple], dict[str, tuple]]] = {
     "student": ({"prior": (None, "H", "D")}, {"trajectory": (None, "H", "D")}),
+    # the teacher's whole K-step deterministic reverse process as one graph: the student's contract
+    "teacher": ({"prior": (None, "H", "D")}, {"trajectory": (None, "H", "D")}),
     "classifier": ({"trajectory": (None, "H", "D")}, {"value": (None,)}),
     "critic": ({"obs": (None, "col:obs"), "act": (None, "col:action")}, {"q": (None,)}),
 }
@@ -93,7 +95,9 @@ class ModelManifest(_Strict):
 
     format_version: int = Field(description=f"Manifest format; this runtime reads {FORMAT_VERSION}.")
     model_id: str = Field(min_length=1, description="Unique model name, e.g. 'arm-primitives-v1'.")
-    role: Literal["student", "critic", "classifier"]
+    role: Literal["student", "teacher", "critic", "classifier"] = Field(
+        description="student: one-step generator; teacher: the K-step sampler exported whole (same I/O, used to "
+        "compare policies through the same planner); critic / classifier: selectors.")
     task: Literal["arm", "locomotion"]
     horizon: int = Field(ge=1, le=4096, description="H, trajectory steps.")
     columns: list[ColumnSpec] = Field(min_length=1, description="Row layout; D = sum of dims.")

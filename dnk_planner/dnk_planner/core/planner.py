@@ -22,6 +22,9 @@ from dnk_planner.core.priors import PriorBuilder, check_values, fixed_entries, i
 from dnk_planner.core.selectors import ClassifierSelector, CriticSelector, GeometricSelector, Selector
 
 
+GENERATOR_ROLES = ("student", "teacher")  # models that map priors to trajectories
+
+
 @dataclass(frozen=True)
 class Context:
     """What the world looks like now: context values keyed as the manifest's `fixed.source`."""
@@ -54,8 +57,9 @@ class Planner:
     def __init__(self, student: OnnxModel, selector: Selector, config: PlannerConfig | None = None) -> None:
         self.config = config or PlannerConfig()
         m = student.manifest
-        if m.role != "student":
-            raise ValueError(f"model {m.model_id!r} has role {m.role!r}. Fix: pass the role='student' model first.")
+        if m.role not in GENERATOR_ROLES:
+            raise ValueError(f"model {m.model_id!r} has role {m.role!r}. Fix: pass the role='student' (or the "
+                             f"exported 'teacher') model first.")
         self.student = student
         self.manifest = m
         self.selector = selector

@@ -37,6 +37,7 @@ from visualization_msgs.msg import MarkerArray
 from dnk_msgs.msg import Obstacle, ObstacleArray, PlannerStatus
 from dnk_msgs.srv import SetGoal
 from dnk_planner.ros import topics
+from dnk_planner.core.kinematics import JOINT_NAMES
 
 T = TypeVar("T")
 
@@ -159,7 +160,7 @@ class PlannerClient(BackgroundNode):
         self._set_parameters = n.create_client(SetParameters, f"/{node_name}/set_parameters")
         self._get_parameters = n.create_client(GetParameters, f"/{node_name}/get_parameters")
         # Static arm: joint_state is published at 100 Hz while not None.
-        self.joint_names = list(joint_names or [f"joint_{i}" for i in range(1, 8)])
+        self.joint_names = list(joint_names or JOINT_NAMES)
         self.joint_state: JointState | None = None
         self.stamp_offset_s: float | None = 0.0   # header.stamp = now + offset (None: a zero stamp)
         n.create_timer(0.01, self._publish_joint_state)

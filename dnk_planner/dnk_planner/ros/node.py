@@ -32,7 +32,7 @@ from dnk_msgs.msg import ObstacleArray, PlannerStatus
 from dnk_msgs.srv import SetGoal
 from dnk_planner.ros import topics
 from dnk_planner.ros.controller_bridge import ArmState, ControllerBridge, pose_stamped
-from dnk_planner.core import Context, Decision, Planner
+from dnk_planner.core import GENERATOR_ROLES, Context, Decision, Planner
 from dnk_planner.core.arm_geometry import arm_clearance, arm_planes, arm_points
 from dnk_planner.core.geometry import ObstacleSet, matrix_to_quat, quat_to_matrix
 from dnk_planner.core.kinematics import (JOINT_LOWER, JOINT_UPPER, SHOULDER_POSITION, forward_kinematics, solve_ik,
@@ -105,6 +105,8 @@ class PlannerNode(Node):
         self.config: NodeConfig | None = None
         self.planner: Planner | None = None
         self.bridge: ControllerBridge | None = None
+        self._obstacle_slots = 0                       # of the loaded model (configure)
+        self._q_center: np.ndarray | None = None       # its joint chart (joint_chart_center)
         self._timer = None
         self._entities: list = []
         self._reset_runtime_state()
@@ -134,13 +136,14 @@ class PlannerNode(Node):
             return TransitionCallbackReturn.FAILURE
         try:
             student = load_model(cfg.model_path, provider=cfg.provider, threads=cfg.threads)
-            if student.manifest.task != "arm" or student.manifest.role != "student":
+            if student.manifest.task != "arm" or student.manifest.role not in GENERATOR_ROLES:
                 raise ModelContractError(
                     f"{cfg.model_path}: manifest has task={student.manifest.task!r} role={student.manifest.role!r}; "
-                    "the arm planner needs task='arm', role='student'")
+                    "the arm planner needs task='arm', role='student' (or the exported 'teacher')")
             # rows are the model's period apart, whatever the control rate: scored and sampled so
             self.plan_dt = student.manifest.row_period_s or cfg.period_s
             self._obstacle_slots = obstacle_slots(student.manifest)
+            self._q_center = joint_chart_center(student.manifest)
             self.planner = Planner(student, GeometricSelector(cfg.score_config(self.plan_dt)), cfg.planner_config())
         except (ModelContractError, ValueError, OSError) as err:
             self.get_logger().error(f"configure failed: {err}")
@@ -507,10 +510,12 @@ class PlannerNode(Node):
             self._send_hold(self._goal_blocked, PlannerStatus.GOAL_UNREACHABLE)
             return
 
-        # goal_q's continuous joints are re-expressed next to the measurement (reported wrapped to
-        # [-pi, pi]), so a wrap of the measurement never turns into a full-turn plan
-        goal_q = unwrap_near(self.goal_q, q)
-        values = {"q": q, "goal": self.goal, "goal_q": goal_q}
+        # The measurement (continuous joints reported wrapped to [-pi, pi]) in the model's chart: the
+        # 2 pi window around its training mean (joint_3 of a Home-centred model lives near pi, where
+        # the wrap would flip it to -pi); goal_q next to it, so a wrap never becomes a full-turn plan.
+        q_model = q if self._q_center is None else unwrap_near(q, self._q_center)
+        goal_q = unwrap_near(self.goal_q, q_model)
+        values = {"q": q_model, "goal": self.goal, "goal_q": goal_q}
         if self._obstacle_slots:  # an obstacle-conditioned student: the encoding training used
             values["obstacles"] = encode_obstacles(self.obstacles, q, self._obstacle_slots)
         decision = self.planner.plan(Context(values=values, obstacles=self.obstacles))
@@ -657,6 +662,15 @@ class PlannerNode(Node):
         self._last_markers = now
         self.pub_markers.publish(candidate_markers(decision, self.config.base_frame,
                                                    self.get_clock().now().to_msg()))
+
+
+def joint_chart_center(manifest: ModelManifest) -> np.ndarray | None:
+    """The normalizer mean of the column the context key `q` fixes (None without one): measured joint
+    angles are unwrapped next to it, into the chart the model was trained in."""
+    entry = next((f for f in manifest.fixed if f.source == "q"), None)
+    if entry is None or manifest.column_dim(entry.column) != len(JOINT_LOWER):
+        return None
+    return np.asarray(manifest.normalizer.mean, dtype=np.float64)[manifest.column_slices[entry.column]]
 
 
 def obstacle_slots(manifest: ModelManifest) -> int:

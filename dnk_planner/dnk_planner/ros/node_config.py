@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dnk_planner.core.config import GeometricScoreConfig, PlannerConfig, Provider, field_of
+from dnk_planner.core.kinematics import JOINT_NAMES
 
 ControllerMode = Literal["pose", "twist", "joint_trajectory"]
 AngularUnit = Literal["deg_per_s", "rad_per_s"]
@@ -96,7 +97,7 @@ class NodeConfig(BaseModel):
 
     @property
     def joint_names(self) -> list[str]:
-        return [f"{self.joint_prefix}joint_{i}" for i in range(1, 8)]
+        return [f"{self.joint_prefix}{name}" for name in JOINT_NAMES]
 
     def planner_config(self) -> PlannerConfig:
         """The core planner's settings from these parameters."""

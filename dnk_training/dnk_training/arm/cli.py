@@ -28,3 +28,56 @@ def _gen_arm_demos(p: argparse.ArgumentParser) -> Handler:
         return 0
 
     return run
+
+
+@COMMANDS.add("arm-trials", "Table II in simulation: closed-loop trials of each policy over ROS 2 DDS on the same "
+              "unseen seeded scenes; JSON, Markdown and PNGs")
+def _arm_trials(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("--policy", action="append", default=[], metavar="NAME=MODEL.onnx",
+                   help="a policy and its model (repeat); 'analytic' generates the hand-written primitives model. "
+                   "Default: the shipped student and teacher (dnk_bringup/models) and analytic")
+    p.add_argument("--trials", type=int, default=50, help="scenes per policy (the same scenes for every policy)")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds allowed per trial")
+    p.add_argument("--seed", type=int, default=None, help="scene seed (default: trials.TRIAL_SEED)")
+    p.add_argument("--description", default="", help="sim_gen3 description_path: Kinova's gen3.urdf + meshes folder "
+                   "(e.g. ../shared/reference/kortex_gen3); '' = the sim's default")
+    p.add_argument("--out", default="reports/table2", help="report folder")
+
+    def run(args: argparse.Namespace) -> int:
+        import shlex
+        import sys
+        from pathlib import Path
+
+        from dnk_planner.testing.models import build_arm_primitive_model
+
+        from .config import load_demo_config
+        from .table2 import run_table
+        from .trials import TRIAL_SEED, Policy, domain_id
+
+        domain_id()
+        out = Path(args.out)
+        specs = args.policy or ["student=shipped", "teacher=shipped", "analytic=analytic"]
+        policies = []
+        for spec in specs:
+            name, _, model = spec.partition("=")
+            if not name or not model:
+                raise ValueError(f"--policy {spec!r}: write NAME=MODEL.onnx (or NAME=analytic, NAME=shipped)")
+            if model == "analytic":
+                path = out / "models" / "arm-primitives.onnx"
+                build_arm_primitive_model(path, horizon=32)
+            elif model == "shipped":
+                from dnk_bringup.paths import model_file
+
+                path = model_file(f"arm-{name}.onnx")
+            else:
+                path = Path(model)
+            policies.append(Policy(name, path))
+        sim = [f"description_path:={Path(args.description).resolve()}"] if args.description else []
+        command = "dnk-train " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["arm-trials"] \
+            else "dnk-train arm-trials"
+        report = run_table(policies, load_demo_config("small"), args.trials, out, args.timeout, sim, [],
+                           seed=TRIAL_SEED if args.seed is None else args.seed, command=command)
+        print(json.dumps(report["table"], indent=1))
+        return 0
+
+    return run

@@ -1,0 +1,214 @@
+"""Closed-loop arm trials over ROS 2 DDS (Table II): each policy on the same unseen seeded scenes.
+
+    dnk-train arm-trials --trials 50 --out reports/table2
+
+One planner node process per policy (the same node, parameters and selector; only `model_path`
+differs), one sim_gen3 process (MuJoCo) per trial started at the scene's start configuration, the
+scene's obstacles published at 2 Hz as a perception node would, and one SetGoal. Outcomes are
+measured from what the arm did: forward kinematics of the sim's /joint_states (end effector and
+whole-arm clearance with the planner's geometry) and the sim's own contact report
+(/sim_gen3/contacts). The planner's status stream gives only what describes the planner itself:
+decision latency, deadline misses and cycles spent holding.
+"""
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dnk_planner.core.arm_geometry import arm_clearance
+from dnk_planner.core.geometry import ObstacleSet
+from dnk_planner.core.kinematics import JOINT_NAMES, forward_kinematics, wrap_to_pi
+
+from .config import DemoConfig
+from .scenes import Scene, sample_scene, scene_rng
+
+TRIAL_SEED = 20261202       # the trials' scene stream; the demos use DemoConfig.seed (0): no scene is shared
+GOAL_TOLERANCE_M = 0.01     # success: end effector within 1 cm of the goal ...
+SETTLE_S = 1.0              # ... continuously for this long, measured from /joint_states
+OBSTACLE_PERIOD_S = 0.5
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A named model file the planner node loads (`model_path`)."""
+
+    name: str
+    model: Path
+
+
+def trial_scenes(cfg: DemoConfig, count: int, seed: int = TRIAL_SEED) -> list[Scene]:
+    """`count` scenes from the demos' distribution (same SceneConfig and start/goal clearance),
+    drawn from their own seed so none was seen in training."""
+    return [sample_scene(scene_rng(seed, i), cfg.scene, cfg.margin_m + cfg.planner.plan_buffer_m)
+            for i in range(count)]
+
+
+def obstacle_messages(obstacles: ObstacleSet) -> list:
+    """dnk_msgs/Obstacle messages of an ObstacleSet (spheres, then boxes)."""
+    from dnk_planner.core.geometry import matrix_to_quat
+    from dnk_planner.ros.client import box, sphere
+
+    out = [sphere(i, c, r) for i, c, r in zip(obstacles.sphere_ids, obstacles.sphere_centers, obstacles.sphere_radii)]
+    out += [box(i, c, 2.0 * h, matrix_to_quat(r)) for i, c, r, h in
+            zip(obstacles.box_ids, obstacles.box_centers, obstacles.box_rotations, obstacles.box_half_extents)]
+    return out
+
+
+def measure(times: np.ndarray, q: np.ndarray, scene: Scene, timeout_s: float) -> dict:
+    """Outcome of one trial from the arm's recorded joint states (times s from the goal, q (T, 7) rad)."""
+    ee = forward_kinematics(q)[:, :3, 3]
+    err = np.linalg.norm(ee - scene.goal, axis=1)
+    inside = err <= GOAL_TOLERANCE_M
+    # completion: the first time from which the end effector stays inside the tolerance to the end
+    outside = np.flatnonzero(~inside)
+    first_in = 0 if len(outside) == 0 else int(outside[-1]) + 1
+    reached = first_in < len(times) and times[-1] - times[first_in] >= SETTLE_S - 1e-9 and times[first_in] <= timeout_s
+    return {
+        "reached": bool(reached),
+        "completion_s": float(times[first_in]) if reached else math.nan,
+        "terminal_error_mm": float(err[-1] * 1e3),
+        "min_ee_clearance_mm": float(scene.obstacles.min_signed_distance(ee).min() * 1e3),
+        "min_arm_clearance_mm": float(arm_clearance(q, scene.obstacles).min() * 1e3),
+        "path_length_m": float(np.linalg.norm(np.diff(ee, axis=0), axis=1).sum()),
+        "ee_path": ee[::5].round(4).tolist(),   # every 5th state, for the path plot
+    }
+
+
+class TrialRunner:
+    """Runs trials of one policy: the planner node stays up, a sim is started per trial."""
+
+    def __init__(self, policy: Policy, sim_params: list[str], planner_params: list[str], log_dir: Path) -> None:
+        from dnk_msgs.msg import ArmContacts
+        from dnk_planner.ros import topics
+        from lifecycle_msgs.msg import Transition
+        from dnk_planner.ros.client import PlannerClient, start_planner_process
+        from dnk_bringup.paths import config_file
+        from sensor_msgs.msg import JointState
+
+        self.policy = policy
+        self.sim_params = sim_params
+        self.log_dir = log_dir
+        self.planner = start_planner_process(
+            [f"model_path:={policy.model.resolve()}", *planner_params],
+            params_file=str(config_file("planner.yaml")))
+        self.client = PlannerClient()
+        self.joint_states = self.client.collect(JointState, topics.JOINT_STATES, qos=1000)
+        self.contacts = self.client.collect(ArmContacts, topics.SIM_CONTACTS)
+        if not self.client.transition(Transition.TRANSITION_CONFIGURE):
+            raise RuntimeError(f"the planner node refused to configure with {policy.model}; its log: "
+                               f"{self.close()[-3000:]}")
+
+    def _start_sim(self, q0: np.ndarray) -> subprocess.Popen:
+        from dnk_bringup.paths import config_file
+
+        q = ",".join(f"{v:.6f}" for v in wrap_to_pi(q0))  # as the driver reports it
+        args = [sys.executable, "-m", "dnk_bringup.sim_gen3", "--ros-args", "--params-file",
+                str(config_file("sim_gen3.yaml")), "-p", f"initial_positions:=[{q}]", "-p", "command_mode:=pose"]
+        for p in self.sim_params:
+            args += ["-p", p]
+        return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+
+    def run(self, index: int, scene: Scene, timeout_s: float) -> dict:
+        """One trial; every number from the arm's joint states and the sim, except the planner's timing."""
+        from dnk_msgs.msg import PlannerStatus
+        from dnk_planner.ros.client import stop_process
+        from lifecycle_msgs.msg import Transition
+
+        c = self.client
+        sim = self._start_sim(scene.q_start)
+        msgs = obstacle_messages(scene.obstacles)
+        try:
+            c.wait_for(lambda: (q := c.joint_positions()) is not None
+                       and np.allclose(wrap_to_pi(q - scene.q_start), 0.0, atol=2e-3),
+                       timeout=30, what=f"sim_gen3 at the start configuration of scene {index}")
+            # activation clears the last trial's goal; IDLE = fresh joint states, waiting for a goal
+            c.status.clear()
+            if not c.transition(Transition.TRANSITION_ACTIVATE):
+                raise RuntimeError("the planner node refused to activate")
+            c.wait_for(lambda: (s := c.latest_status()) and s.state == PlannerStatus.IDLE, timeout=30,
+                       what="the planner waiting for a goal")
+            c.publish_obstacles(msgs)
+            time.sleep(OBSTACLE_PERIOD_S)  # the planner reads the latest obstacle array once per cycle
+            for stream in (self.joint_states, self.contacts, c.status):
+                stream.clear()
+            t0 = time.monotonic()
+            answer = c.set_goal(scene.goal, tolerance=GOAL_TOLERANCE_M)
+            last_obstacles = time.monotonic()
+            while answer.accepted and time.monotonic() - t0 < timeout_s + SETTLE_S:
+                time.sleep(0.05)
+                if time.monotonic() - last_obstacles >= OBSTACLE_PERIOD_S:
+                    c.publish_obstacles(msgs)
+                    last_obstacles = time.monotonic()
+                if self._settled(scene):
+                    break
+            states, contacts, status = list(self.joint_states), list(self.contacts), list(c.status)
+        finally:
+            c.transition(Transition.TRANSITION_DEACTIVATE)  # holds: no command reaches the next trial's sim
+            log = stop_process(sim)
+        if "Traceback" in log:
+            (self.log_dir / f"{self.policy.name}_sim_{index}.log").write_text(log)
+        return self._result(index, scene, answer, states, contacts, status, timeout_s, PlannerStatus)
+
+    def _settled(self, scene: Scene) -> bool:
+        """At the goal for SETTLE_S by the last joint states (the arm's own report, not the planner's)."""
+        recent = self.joint_states[-400:]  # 4 s at 100 Hz
+        if not recent:
+            return False
+        stamps = np.array([_stamp(m) for m in recent])
+        window = [m for m, s in zip(recent, stamps) if s >= stamps[-1] - SETTLE_S]
+        if stamps[-1] - stamps[0] < SETTLE_S:
+            return False
+        ee = forward_kinematics(np.array([_positions(m) for m in window]))[:, :3, 3]
+        return bool(np.all(np.linalg.norm(ee - scene.goal, axis=1) <= GOAL_TOLERANCE_M))
+
+    def _result(self, index, scene, answer, states, contacts, status, timeout_s, PlannerStatus) -> dict:
+        base = {"policy": self.policy.name, "scene": index, "blocking": bool(scene.blocking),
+                "obstacles": len(scene.obstacles.sphere_ids) + len(scene.obstacles.box_ids),
+                "goal_accepted": bool(answer.accepted), "goal_message": answer.message}
+        if not states:
+            return {**base, "reached": False, "success": False, "error": "no joint states recorded"}
+        stamps = np.array([_stamp(m) for m in states])
+        # seconds on the sim's clock (its stamps) from the first state after the goal request
+        times = stamps - stamps[0]
+        q = np.array([_positions(m) for m in states])
+        out = {**base, **measure(times, q, scene, timeout_s)}
+        steps = int(sum(m.contact_steps for m in contacts))
+        pairs = sorted({p for m in contacts for p in m.contacts})
+        lat = np.array([s.last_latency_ms for s in status if math.isfinite(s.last_latency_ms)])
+        out.update(
+            contact_steps=steps, contact_pairs=pairs,
+            sim_min_link_distance_mm=float(min((m.min_link_distance for m in contacts), default=math.nan) * 1e3),
+            success=bool(out["reached"] and steps == 0),
+            decisions=int(len(lat)), latency_ms=lat.round(4).tolist(),
+            deadline_misses=int(status[-1].deadline_misses - status[0].deadline_misses) if status else 0,
+            holding_cycles=int(sum(s.state == PlannerStatus.HOLDING for s in status)),
+            duration_s=float(times[-1]))
+        return out
+
+    def close(self) -> str:
+        from dnk_planner.ros.client import stop_process
+
+        self.client.close()
+        return stop_process(self.planner)
+
+
+def _stamp(msg) -> float:
+    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+
+
+def _positions(msg) -> np.ndarray:
+    index = dict(zip(msg.name, msg.position))
+    return np.array([index[n] for n in JOINT_NAMES])
+
+
+def domain_id() -> str:
+    """A ROS_DOMAIN_ID for this run (parallel runs must not cross) unless the caller set one."""
+    return os.environ.setdefault("ROS_DOMAIN_ID", str((os.getpid() + int(time.time())) % 100 + 1))

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The robot's model from scratch (`make arm-model`): demos -> teacher -> DDIM pairs -> FDK and KDM
+# students -> ONNX (+ the teacher's sampler) -> fidelity report -> dnk_bringup/models/.
+# Every stage resumes: rerun after an interruption and finished stages are skipped.
+# Scale: ARM_TEACHER_STEPS, ARM_PAIRS, ARM_STUDENT_STEPS (defaults: what the shipped model used).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+bash scripts/setup.sh
+set +u
+# shellcheck disable=SC1091
+. scripts/env.sh
+set -u
+DEMOS="${ARM_DEMOS:-datasets/arm_demos}"
+ART="${ARM_ARTIFACTS:-artifacts/arm}"
+TEACHER_STEPS="${ARM_TEACHER_STEPS:-12000}"
+PAIRS="${ARM_PAIRS:-32768}"
+HELDOUT_PAIRS="${ARM_HELDOUT_PAIRS:-2048}"
+STUDENT_STEPS="${ARM_STUDENT_STEPS:-10000}"
+THREADS="${ARM_THREADS:-2}"
+MODELS="dnk_bringup/models"
+
+echo "arm-model: demonstrations -> $DEMOS"
+dnk-train gen-arm-demos --preset small --out "$DEMOS"
+
+if [ ! -f "$ART/teacher.json" ]; then
+  resume=()
+  [ -d "$ART/runs/teacher/checkpoints" ] && resume=(--resume)
+  echo "arm-model: teacher ($TEACHER_STEPS steps)"
+  dnk-train train-teacher --task arm --preset small --dataset "$DEMOS" --artifacts "$ART" --threads "$THREADS" \
+    --set "teacher.train.steps=$TEACHER_STEPS" "${resume[@]}"
+fi
+
+echo "arm-model: within-prior spread of the teacher's targets, DDPM vs DDIM"
+[ -f "$ART/pairs/spread.json" ] || dnk-train pair-spread --artifacts "$ART" --preset small --threads "$THREADS"
+echo "arm-model: DDIM pairs ($PAIRS train, $HELDOUT_PAIRS held out)"
+dnk-train gen-pairs --artifacts "$ART" --preset small --threads "$THREADS" --num-pairs "$PAIRS" --resume
+dnk-train gen-pairs --artifacts "$ART" --preset small --threads "$THREADS" --split heldout \
+  --num-pairs "$HELDOUT_PAIRS" --resume
+
+for model in fdk kdm; do
+  resume=()
+  [ -d "$ART/runs/$model/checkpoints" ] && resume=(--resume)
+  echo "arm-model: student $model ($STUDENT_STEPS steps)"
+  dnk-train train-student --model "$model" --artifacts "$ART" --preset small --threads "$THREADS" \
+    --steps "$STUDENT_STEPS" "${resume[@]}"
+done
+
+echo "arm-model: ONNX export (parity-gated) and fidelity report"
+dnk-train export --models fdk kdm --teacher-model --artifacts "$ART" --preset small --threads "$THREADS"
+dnk-train distill-report --models fdk kdm --artifacts "$ART" --preset small --threads 1 --out reports/arm_distill
+
+mkdir -p "$MODELS"
+for pair in "fdk:arm-student" "teacher:arm-teacher"; do
+  src="${pair%%:*}" dst="${pair##*:}"
+  cp "$ART/students/$src.onnx" "$MODELS/$dst.onnx"
+  cp "$ART/students/$src.json" "$MODELS/$dst.json"
+  cp "$ART/students/$src.parity.npz" "$MODELS/$dst.parity.npz"
+done
+echo "arm-model: shipped $MODELS/arm-student.onnx and $MODELS/arm-teacher.onnx (+ manifests, parity samples)"
