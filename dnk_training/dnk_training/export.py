@@ -159,10 +159,11 @@ def export_student(
     return export_onnx(student, path, make_inputs, "trajectory", fields, tol=tol)
 
 
-class DeterministicSampler(nn.Module):
-    """The teacher's whole DDIM (eta = 0) reverse process, `Teacher.sample(prior, sampler="ddim")`, as
-    one module: traced, its K steps unroll into one graph that shares the U-Net's weights. It is the
-    map the pairs were made with, so the student and this graph answer the same prior comparably."""
+class DenoisingStep(nn.Module):
+    """One deterministic DDIM (eta = 0) step of the teacher, `Teacher.ddim_step`: (x_t, t) -> x_{t-1}.
+    The planner core runs it `denoising_steps` times (t = K-1 .. 0), which is `Teacher.sample(prior,
+    sampler="ddim")`, the map the pairs were made with. One step, not K unrolled: onnxruntime
+    optimises a 30-fold unrolled U-Net for over a minute at load."""
 
     def __init__(self, teacher: nn.Module) -> None:
         super().__init__()
@@ -171,8 +172,8 @@ class DeterministicSampler(nn.Module):
                              "steps do not export; export an unguided teacher (guidance_weight 0)")
         self.teacher = teacher
 
-    def forward(self, prior: torch.Tensor) -> torch.Tensor:
-        return self.teacher.sample(prior, sampler="ddim")
+    def forward(self, prior: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+        return self.teacher.ddim_step(prior, step.long())
 
 
 def export_teacher(
@@ -182,17 +183,18 @@ def export_teacher(
     provenance: dict[str, str],
     tol: float = PARITY_TOL,
 ) -> tuple[ModelManifest, float]:
-    """Teacher: prior [B,H,D] -> trajectory [B,H,D] after its K deterministic steps (role 'teacher')."""
+    """Teacher: (x_t [B,H,D], step [B]) -> x_{t-1} [B,H,D], normalized (role 'teacher', `denoising_steps` K)."""
     cfg = teacher.cfg
     d, horizon = cfg.layout.dim, cfg.dataset.horizon
 
     def make_inputs(b: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
-        return {"prior": torch.randn(b, horizon, d, generator=gen)}
+        return {"prior": torch.randn(b, horizon, d, generator=gen),
+                "step": torch.randint(0, teacher.steps, (b,), generator=gen).float()}
 
     fields = {"model_id": model_id, "role": "teacher", **_layout_fields(cfg.layout, horizon, teacher.normalizer, cfg.task),
-              "row_period_s": cfg.row_period_s,
+              "row_period_s": cfg.row_period_s, "denoising_steps": teacher.steps,
               "provenance": _provenance({**provenance, "method": f"ddim eta=0, {teacher.steps} steps"})}
-    return export_onnx(DeterministicSampler(teacher), path, make_inputs, "trajectory", fields, tol=tol)
+    return export_onnx(DenoisingStep(teacher), path, make_inputs, "trajectory", fields, tol=tol)
 
 
 class ClassifierAtZero(nn.Module):

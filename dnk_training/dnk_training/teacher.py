@@ -106,15 +106,22 @@ class Teacher(nn.Module):
         b = x.shape[0]
         for i in reversed(range(self.steps)):
             t = torch.full((b,), i, dtype=torch.long)
-            x0_hat = self.conditioning.reimpose(self.predict_x0(x, t, guidance_weight, classifier), fixed_ref)
             if sampler == "ddim":
-                mean = self.schedule.ddim(x0_hat, x, t)
-            else:
-                mean, std = self.schedule.posterior(x0_hat, x, t)
-                if i > 0:
-                    mean = mean + noise_scale * std * torch.randn(x.shape, generator=generator)
+                x = self.ddim_step(x, t, guidance_weight, classifier).detach()
+                continue
+            x0_hat = self.conditioning.reimpose(self.predict_x0(x, t, guidance_weight, classifier), fixed_ref)
+            mean, std = self.schedule.posterior(x0_hat, x, t)
+            if i > 0:
+                mean = mean + noise_scale * std * torch.randn(x.shape, generator=generator)
             x = self.conditioning.reimpose(mean, fixed_ref).detach()
         return x
+
+    def ddim_step(self, x: torch.Tensor, t: torch.Tensor, guidance_weight: float = 0.0,
+                  classifier: "ReturnClassifier | None" = None) -> torch.Tensor:
+        """One deterministic DDIM (eta = 0) step from t to t - 1 (B,), the fixed entries kept from x:
+        `sample(sampler="ddim")` is K of these, and the exported teacher is exactly this step."""
+        x0_hat = self.conditioning.reimpose(self.predict_x0(x, t, guidance_weight, classifier), x)
+        return self.conditioning.reimpose(self.schedule.ddim(x0_hat, x, t), x)
 
     def predict_x0(self, x: torch.Tensor, t: torch.Tensor, guidance_weight: float = 0.0,
                    classifier: "ReturnClassifier | None" = None) -> torch.Tensor:

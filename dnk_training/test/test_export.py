@@ -236,4 +236,5 @@ def test_export_is_all_or_nothing(tmp_path, monkeypatch, capsys):
     assert not (art / "students").exists() and not (art / ".export-staging").exists()
     monkeypatch.setattr(export_mod, "export_student", real)
     assert main(["export", *a, "--models", "fdk", "kdm"]) == 0
-    assert sorted(p.name for p in (art / "students").iterdir()) == ["fdk.json", "fdk.onnx", "kdm.json", "kdm.onnx"]
+    assert sorted(p.name for p in (art / "students").iterdir()) == [
+        f"{m}{suffix}" for m in ("fdk", "kdm") for suffix in (".json", ".onnx", ".parity.npz")]

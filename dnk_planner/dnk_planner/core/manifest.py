@@ -83,8 +83,8 @@ class TensorSpec(_Strict):
 # Required I/O per role: name -> shape template ('H', 'D', column name for its dim, or None).
 _ROLE_IO: dict[str, tuple[dict[str, tuple], dict[str, tuple]]] = {
     "student": ({"prior": (None, "H", "D")}, {"trajectory": (None, "H", "D")}),
-    # the teacher's whole K-step deterministic reverse process as one graph: the student's contract
-    "teacher": ({"prior": (None, "H", "D")}, {"trajectory": (None, "H", "D")}),
+    # one step of the teacher's deterministic reverse process, x_t -> x_{t-1}; run denoising_steps times
+    "teacher": ({"prior": (None, "H", "D"), "step": (None,)}, {"trajectory": (None, "H", "D")}),
     "classifier": ({"trajectory": (None, "H", "D")}, {"value": (None,)}),
     "critic": ({"obs": (None, "col:obs"), "act": (None, "col:action")}, {"q": (None,)}),
 }
@@ -96,8 +96,8 @@ class ModelManifest(_Strict):
     format_version: int = Field(description=f"Manifest format; this runtime reads {FORMAT_VERSION}.")
     model_id: str = Field(min_length=1, description="Unique model name, e.g. 'arm-primitives-v1'.")
     role: Literal["student", "teacher", "critic", "classifier"] = Field(
-        description="student: one-step generator; teacher: the K-step sampler exported whole (same I/O, used to "
-        "compare policies through the same planner); critic / classifier: selectors.")
+        description="student: one-step generator; teacher: one denoising step the planner runs denoising_steps "
+        "times (to compare policies through the same planner); critic / classifier: selectors.")
     task: Literal["arm", "locomotion"]
     horizon: int = Field(ge=1, le=4096, description="H, trajectory steps.")
     columns: list[ColumnSpec] = Field(min_length=1, description="Row layout; D = sum of dims.")
@@ -106,6 +106,9 @@ class ModelManifest(_Strict):
     row_period_s: float | None = Field(
         None, gt=0.0, le=10.0, description="Time between trajectory rows, s (the arm's plans: 0.05 = 20 Hz). A node "
         "running at another rate samples the plan at its own period; None: rows are one control period apart.")
+    denoising_steps: int | None = Field(
+        None, ge=1, le=1000, description="role 'teacher' only: K, the steps t = K-1 .. 0 the planner runs the model "
+        "for (its input `step` holds t); null for every other role.")
     normalizer: NormalizerSpec
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
@@ -154,6 +157,9 @@ class ModelManifest(_Strict):
             raise ValueError(f"action.column: {self.action.column!r} not in columns {names}")
         if self.action.row >= self.horizon:
             raise ValueError(f"action.row: {self.action.row} >= horizon {self.horizon}")
+        if (self.role == "teacher") != (self.denoising_steps is not None):
+            raise ValueError(f"denoising_steps: {self.denoising_steps!r} for role {self.role!r}; a teacher needs its "
+                             "step count K, every other role null")
         self._check_role_io()
         return self
 

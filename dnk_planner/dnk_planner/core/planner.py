@@ -126,7 +126,7 @@ class Planner:
 
         Raises ValueError naming the context key for missing / mis-shaped / non-finite
         inputs. NaN scores count as rejected. Timing: prior_ms covers validation and
-        noise; inference_ms the ONNX call plus denormalization and re-imposing fixed
+        noise; inference_ms the ONNX call(s) plus denormalization and re-imposing fixed
         entries; scoring_ms the selector and argmax.
         """
         t0 = time.perf_counter()
@@ -134,7 +134,7 @@ class Planner:
         prior = self.priors.build(values)
         t1 = time.perf_counter()
 
-        self.student.run_into({"trajectory": self._out}, prior=prior)
+        self.generate(prior, out=self._out)
         raw = self.normalizer.denormalize(self._out, out=self._raw)
         impose_fixed(raw, self.entries, values)  # exact raw context, free of normalization round-off
         t2 = time.perf_counter()
@@ -161,6 +161,20 @@ class Planner:
             **getattr(self.selector, "timing", {}),  # the selector's own split of scoring_ms
         }
         return Decision(action, trajectory, candidates, scores, best, feasible, timing)
+
+    def generate(self, prior: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Normalized trajectories (N, H, D) from normalized priors: one student call, or the teacher's
+        `denoising_steps` calls (t = K-1 .. 0): the only place the two policies differ."""
+        out = np.empty_like(prior) if out is None else out
+        steps = self.manifest.denoising_steps
+        if steps is None:
+            self.student.run_into({"trajectory": out}, prior=prior)
+            return out
+        x = prior
+        for t in reversed(range(steps)):
+            x = self.student.run(prior=x, step=np.full(len(prior), t, dtype=np.float32))["trajectory"]
+        out[...] = x
+        return out
 
     def _hold(self, values: dict[str, np.ndarray], candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Hold action and a stay-put trajectory: row 0 (context-exact) repeated, action column = hold."""

@@ -220,9 +220,10 @@ class PlannerClient(BackgroundNode):
         self.wait_for(future.done, timeout, f"an answer from {client.srv_name}")
         return future.result()
 
-    def transition(self, transition_id: int) -> bool:
+    def transition(self, transition_id: int, timeout: float = 10.0) -> bool:
         """Lifecycle transition (lifecycle_msgs/Transition id); True when it succeeded."""
-        return self.call(self._change_state, ChangeState.Request(transition=Transition(id=transition_id))).success
+        request = ChangeState.Request(transition=Transition(id=transition_id))
+        return self.call(self._change_state, request, timeout).success
 
     def configure_and_activate(self) -> bool:
         return self.transition(Transition.TRANSITION_CONFIGURE) and self.transition(Transition.TRANSITION_ACTIVATE)

@@ -101,7 +101,7 @@ class TrialRunner:
         self.client = PlannerClient()
         self.joint_states = self.client.collect(JointState, topics.JOINT_STATES, qos=1000)
         self.contacts = self.client.collect(ArmContacts, topics.SIM_CONTACTS)
-        if not self.client.transition(Transition.TRANSITION_CONFIGURE):
+        if not self.client.transition(Transition.TRANSITION_CONFIGURE, timeout=120.0):  # loads the model
             raise RuntimeError(f"the planner node refused to configure with {policy.model}; its log: "
                                f"{self.close()[-3000:]}")
 
