@@ -287,6 +287,8 @@ class PlannerNode(Node):
         self.prev_plan_time = 0.0                 # s along it of the last command
         self.cycles = 0
         self.deadline_misses = 0
+        self.ticks_yielded = 0     # ticks given to the executor after an overrun (_control_cycle)
+        self._yield_tick = False
         self.latency = LatencyStats()
         self.last_latency_ms = math.nan
         self.best_score = math.nan
@@ -471,7 +473,16 @@ class PlannerNode(Node):
 
     # ------------------------------------------------------------------ control loop
     def _control_cycle(self) -> None:
-        """One control step; any unexpected error becomes FAULT in the status, never a crash."""
+        """One control step; any unexpected error becomes FAULT in the status, never a crash.
+
+        After a cycle that overran the period, one tick is yielded: rclpy's executor runs a due timer
+        before the subscriptions, so the joint states that came during the overrun are still queued
+        and this tick would judge the arm by a state one overrun old (and hold it as stale)."""
+        t0 = time.monotonic()
+        if self._yield_tick:
+            self._yield_tick = False
+            self.ticks_yielded += 1
+            return
         self.cycles += 1
         try:
             self._step()
@@ -484,6 +495,7 @@ class PlannerNode(Node):
                 self.planner.prefetch()  # next cycle's prior noise, drawn after this cycle's outputs are out
         except Exception as err:  # noqa: BLE001 - e.g. the context going down under a SIGINT
             self.get_logger().error(f"status error: {type(err).__name__}: {err}", throttle_duration_sec=1.0)
+        self._yield_tick = self.config is not None and time.monotonic() - t0 > self.config.period_s
 
     def _step(self) -> None:
         cfg = self.config
@@ -647,7 +659,8 @@ class PlannerNode(Node):
             "rejected_goals": str(sum(v for k, v in f.items() if k.startswith("goals."))),
             **{k: str(f[k]) for k in FAULT_KINDS},
             "obstacles_planned": str(len(self.obstacles)), "obstacles_left_out": str(self.obstacles_left_out),
-            "watchdog_zero_twists": str(self.watchdog_stops), "model_id": self.model_id,
+            "watchdog_zero_twists": str(self.watchdog_stops), "ticks_yielded_after_overrun": str(self.ticks_yielded),
+            "model_id": self.model_id,
         }
         diag = DiagnosticStatus(level=level, name="dnk_planner: control loop", hardware_id="kinova_gen3",
                                 message=status.message,
