@@ -1,7 +1,7 @@
 # Robot image: ROS 2 Jazzy + ros2_kortex + moveit_py + the DNK runtime (no torch).
 #   docker build -f docker/robot.Dockerfile -t dnk-robot .
-#   docker run --rm -it --network host --gpus all -v $PWD/models:/models dnk-robot \
-#       robot_ip:=192.168.1.10 model_path:=/models/arm_student.onnx
+#   docker run --rm -it --network host --gpus all dnk-robot robot_ip:=192.168.1.10
+#       (the shipped distilled student; policy:=teacher, or -v $PWD/models:/models ... model_path:=/models/x.onnx)
 FROM ros:jazzy-ros-base
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
@@ -32,5 +32,8 @@ RUN . /opt/ros/jazzy/setup.bash \
     && colcon build --packages-skip dnk_training --event-handlers console_cohesion+
 
 COPY docker/robot_entrypoint.sh /robot_entrypoint.sh
+# `docker stop` sends this to `ros2 launch` (PID 1): launch 3.4 ignores SIGTERM and leaves its
+# children running, SIGINT shuts every node down cleanly (and the recorder closes its bag).
+STOPSIGNAL SIGINT
 ENTRYPOINT ["/robot_entrypoint.sh"]
 CMD ["use_fake_hardware:=true"]

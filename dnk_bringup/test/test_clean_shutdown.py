@@ -84,3 +84,12 @@ def test_recorder_exits_0_and_closes_its_bag_on_every_signal(spawn, probe, tmp_p
         assert (bag / "metadata.yaml").is_file(), f"run {run} ({pattern}): no metadata.yaml\n{spawn.log(proc)}"
         with Reader(bag) as reader:
             assert reader.message_count >= 5, f"run {run} ({pattern}): {reader.message_count} messages"
+
+
+def test_robot_image_stops_launch_with_sigint() -> None:
+    """`docker stop` signals PID 1 (`ros2 launch`) with the image's STOPSIGNAL; launch 3.4 ignores
+    SIGTERM and leaves its children running, SIGINT (tested above, per node) stops them cleanly."""
+    dockerfile = Path(__file__).resolve().parents[2] / "docker" / "robot.Dockerfile"
+    lines = [ln.split() for ln in dockerfile.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    assert ["STOPSIGNAL", "SIGINT"] in lines
+    assert any(ln[:1] == ["ENTRYPOINT"] for ln in lines)
