@@ -63,5 +63,6 @@ def test_summary_counts_contacts_as_failures() -> None:
     assert t["min_arm_clearance_mm"] == -5.0 and t["deadline_misses"] == 1 and t["decisions"] == 3
     md = markdown({"partial": False, "trials_per_policy": 2, "scene_seed": 1, "timeout_s": 30.0, "machine": "m",
                    "wall_s": 1.0, "command": "dnk-train arm-trials", "table": {"p": t},
-                   "policies": {"p": {"model_id": "x", "role": "student", "onnx_sha256": "0" * 64}}})
+                   "policies": {"p": {"model_id": "x", "role": "student", "onnx_sha256": "0" * 64, "trials": 2,
+                                      "timeout_s": 30.0}}})
     assert "| p | 50 % | 1 |" in md and "dnk-train arm-trials" in md

@@ -34,6 +34,11 @@ class PlannerConfig(BaseModel):
     seed: int = Field(0, ge=0, description="Seed of the prior noise generator; same seed = bit-identical replay.")
     provider: Provider = Field("auto", description="onnxruntime execution provider the models are loaded with.")
     threads: int = Field(1, ge=1, le=16, description="onnxruntime intra-op threads (1..16).")
+    smoothing_degree: int = Field(
+        0, ge=0, le=8, description="0 = off; d (1..8): each candidate's action column is projected (least squares) "
+        "onto polynomials of degree <= d in time through its row 0 (the measured state). A learned generator's rows "
+        "carry per-row noise (the arm teacher's: ~0.01 rad RMS) that makes the step from the measured state exceed "
+        "the joint velocity limits; the projection removes it and keeps the plan's shape.")
 
 
 class GeometricScoreConfig(BaseModel):

@@ -51,6 +51,16 @@ class Decision:
     timing: dict[str, float] = field(default_factory=dict)
 
 
+def smoothing_projection(horizon: int, degree: int) -> np.ndarray | None:
+    """(H, H) least-squares projection onto t, t^2 .. t^degree (t in [0, 1] over the rows), applied
+    to offsets from row 0 so row 0 stays exact; None for degree 0."""
+    if degree == 0:
+        return None
+    t = np.linspace(0.0, 1.0, horizon)[:, None]
+    basis = t ** np.arange(1, degree + 1)[None, :]                                    # (H, degree)
+    return (basis @ np.linalg.pinv(basis)).astype(np.float32)
+
+
 class Planner:
     """Holds the student, the selector and all per-decision buffers (allocated once)."""
 
@@ -72,6 +82,7 @@ class Planner:
         self._raw = np.empty_like(self._out)
         self._act_cols = m.column_slices[m.action.column]
         self._act_row = m.action.row
+        self._smooth = smoothing_projection(m.horizon, self.config.smoothing_degree)
         # Hold = keep the current value of the action column if the context provides it
         # (arm: current ee_position), else a zero action (locomotion: no torque).
         self._hold_source = next(
@@ -137,6 +148,9 @@ class Planner:
         self.generate(prior, out=self._out)
         raw = self.normalizer.denormalize(self._out, out=self._raw)
         impose_fixed(raw, self.entries, values)  # exact raw context, free of normalization round-off
+        if self._smooth is not None:
+            a = raw[:, :, self._act_cols]
+            raw[:, :, self._act_cols] = a[:, :1] + np.einsum("hk,nkc->nhc", self._smooth, a - a[:, :1])
         t2 = time.perf_counter()
 
         scores = np.asarray(self.selector.score(raw, ctx), dtype=np.float64)

@@ -35,6 +35,7 @@ class NodeConfig(BaseModel):
     num_candidates: int = field_of(PlannerConfig, "num_candidates")
     temperature: float = field_of(PlannerConfig, "temperature")
     seed: int = field_of(PlannerConfig, "seed")
+    smoothing_degree: int = field_of(PlannerConfig, "smoothing_degree", default=3)
     controller_mode: ControllerMode = Field(
         "pose", description="What is sent to ros2_kortex: pose (PoseStamped target only), twist "
         "(/twist_controller/commands), joint_trajectory (/joint_trajectory_controller/joint_trajectory).")

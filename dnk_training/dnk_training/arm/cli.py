@@ -33,9 +33,10 @@ def _gen_arm_demos(p: argparse.ArgumentParser) -> Handler:
 @COMMANDS.add("arm-trials", "Table II in simulation: closed-loop trials of each policy over ROS 2 DDS on the same "
               "unseen seeded scenes; JSON, Markdown and PNGs")
 def _arm_trials(p: argparse.ArgumentParser) -> Handler:
-    p.add_argument("--policy", action="append", default=[], metavar="NAME=MODEL.onnx",
-                   help="a policy and its model (repeat); 'analytic' generates the hand-written primitives model. "
-                   "Default: the shipped student and teacher (dnk_bringup/models) and analytic")
+    p.add_argument("--policy", action="append", default=[], metavar="NAME=MODEL.onnx[,trials=N][,timeout=S]",
+                   help="a policy and its model (repeat); MODEL 'analytic' generates the hand-written primitives "
+                   "model, 'shipped' is dnk_bringup/models/arm-NAME.onnx; trials / timeout override --trials / "
+                   "--timeout for it. Default: the shipped student and teacher, and analytic")
     p.add_argument("--trials", type=int, default=50, help="scenes per policy (the same scenes for every policy)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds allowed per trial")
     p.add_argument("--seed", type=int, default=None, help="scene seed (default: trials.TRIAL_SEED)")
@@ -59,9 +60,13 @@ def _arm_trials(p: argparse.ArgumentParser) -> Handler:
         specs = args.policy or ["student=shipped", "teacher=shipped", "analytic=analytic"]
         policies = []
         for spec in specs:
-            name, _, model = spec.partition("=")
+            name, _, rest = spec.partition("=")
+            model, *options = rest.split(",")
             if not name or not model:
                 raise ValueError(f"--policy {spec!r}: write NAME=MODEL.onnx (or NAME=analytic, NAME=shipped)")
+            extra = dict(o.split("=", 1) for o in options if "=" in o)
+            if set(extra) - {"trials", "timeout"} or len(extra) != len(options):
+                raise ValueError(f"--policy {spec!r}: options are trials=N and timeout=S, comma-separated")
             if model == "analytic":
                 path = out / "models" / "arm-primitives.onnx"
                 build_arm_primitive_model(path, horizon=32)
@@ -71,7 +76,8 @@ def _arm_trials(p: argparse.ArgumentParser) -> Handler:
                 path = model_file(f"arm-{name}.onnx")
             else:
                 path = Path(model)
-            policies.append(Policy(name, path))
+            policies.append(Policy(name, path, int(extra["trials"]) if "trials" in extra else None,
+                                   float(extra["timeout"]) if "timeout" in extra else None))
         sim = [f"description_path:={Path(args.description).resolve()}"] if args.description else []
         command = "dnk-train " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["arm-trials"] \
             else "dnk-train arm-trials"

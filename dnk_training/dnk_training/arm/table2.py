@@ -32,8 +32,9 @@ def run_table(policies: list[Policy], cfg: DemoConfig, trials: int, out: Path, t
     for policy in policies:
         runner = TrialRunner(policy, sim_params, planner_params, out)
         try:
-            for i, scene in enumerate(tqdm(scenes, desc=f"trials {policy.name}")):
-                results.append(runner.run(i, scene, timeout_s))
+            chosen = scenes[:policy.trials or len(scenes)]  # the first scenes: every policy shares them
+            for i, scene in enumerate(tqdm(chosen, desc=f"trials {policy.name}")):
+                results.append(runner.run(i, scene, policy.timeout_s or timeout_s))
                 _write(out, policies, results, scenes, seed, timeout_s, command, time.monotonic() - t0, partial=True)
         finally:
             log = runner.close()
@@ -79,7 +80,8 @@ def _write(out: Path, policies: list[Policy], results: list[dict], scenes: list[
     report = {
         "partial": partial, "command": command, "scene_seed": seed, "trials_per_policy": len(scenes),
         "timeout_s": timeout_s, "wall_s": round(wall_s, 1), "machine": f"{platform.node()} {platform.machine()}",
-        "policies": {p.name: _model_info(p.model) for p in policies},
+        "policies": {p.name: {**_model_info(p.model), "trials": p.trials or len(scenes),
+                              "timeout_s": p.timeout_s or timeout_s} for p in policies},
         "table": table, "trials": results,
     }
     tmp = out / "table2.json.tmp"
@@ -106,9 +108,10 @@ def markdown(report: dict) -> str:
             ("deadline misses / decisions", lambda t: f"{t['deadline_misses']} / {t['decisions']}"),
             ("holding cycles", lambda t: f"{t['holding_cycles']}")]
     lines = [f"# Table II (simulation){' — PARTIAL' if report['partial'] else ''}", "",
-             f"{report['trials_per_policy']} trials per policy on the same scenes (seed {report['scene_seed']}, never "
-             f"used in training), timeout {report['timeout_s']:g} s, one run on {report['machine']}, "
-             f"{report['wall_s']:.0f} s wall.", "",
+             f"Up to {report['trials_per_policy']} trials per policy on the same scenes (each policy takes the first "
+             f"ones; seed {report['scene_seed']}, never used in training), one run on {report['machine']}, "
+             f"{report['wall_s']:.0f} s wall. Trials and timeout per policy: "
+             + ", ".join(f"{n} {p['trials']} x {p['timeout_s']:g} s" for n, p in report["policies"].items()) + ".", "",
              "| policy | " + " | ".join(c for c, _ in cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, t in report["table"].items():
         lines.append(f"| {name} | " + " | ".join(fn(t) for _, fn in cols) + " |")

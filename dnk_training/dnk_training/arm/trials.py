@@ -37,10 +37,13 @@ OBSTACLE_PERIOD_S = 0.5
 
 @dataclass(frozen=True)
 class Policy:
-    """A named model file the planner node loads (`model_path`)."""
+    """A named model file the planner node loads (`model_path`); `trials` / `timeout_s` override the
+    run's (a 30-step teacher on CPU moves one control period per 1-2 s decision)."""
 
     name: str
     model: Path
+    trials: int | None = None
+    timeout_s: float | None = None
 
 
 def trial_scenes(cfg: DemoConfig, count: int, seed: int = TRIAL_SEED) -> list[Scene]:
