@@ -167,3 +167,18 @@ def test_student_emitting_nan_yields_hold_not_crash(tmp_path: Path, arm_path: Pa
     assert not d.feasible and d.best_index == -1
     np.testing.assert_array_equal(d.action, CTX["q"].astype(np.float32))
     assert np.all(np.isfinite(d.trajectory))
+
+
+def test_smoothing_projection_keeps_row_0_and_cubics_and_removes_row_noise() -> None:
+    from dnk_planner.core.planner import smoothing_projection
+
+    assert smoothing_projection(32, 0) is None
+    p = smoothing_projection(32, 3)
+    t = np.linspace(0.0, 1.0, 32)
+    cubic = 0.3 * t - 0.8 * t**2 + 0.5 * t**3          # zero at row 0, as offsets from the measured state are
+    np.testing.assert_allclose(p @ cubic, cubic, atol=1e-5)
+    noise = np.random.default_rng(0).normal(0.0, 0.01, 32)
+    noise[0] = 0.0
+    out = p @ (cubic + noise)
+    assert out[0] == 0.0
+    assert np.sqrt(np.mean((out - cubic) ** 2)) < 0.5 * np.sqrt(np.mean(noise**2))

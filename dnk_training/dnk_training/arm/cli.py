@@ -43,6 +43,10 @@ def _arm_trials(p: argparse.ArgumentParser) -> Handler:
     p.add_argument("--description", default="", help="sim_gen3 description_path: Kinova's gen3.urdf + meshes folder "
                    "(e.g. ../shared/reference/kortex_gen3); '' = the sim's default")
     p.add_argument("--out", default="reports/table2", help="report folder")
+    p.add_argument("--controller-mode", choices=("pose", "twist", "joint_trajectory"), default="pose",
+                   help="what the planner commands and the sim follows (pose: the paper's Cartesian targets at 20 Hz)")
+    p.add_argument("--resume", action="store_true", help="keep the trials already in <out>/table2.json (same "
+                   "models and seed) and run the rest")
 
     def run(args: argparse.Namespace) -> int:
         import shlex
@@ -79,10 +83,11 @@ def _arm_trials(p: argparse.ArgumentParser) -> Handler:
             policies.append(Policy(name, path, int(extra["trials"]) if "trials" in extra else None,
                                    float(extra["timeout"]) if "timeout" in extra else None))
         sim = [f"description_path:={Path(args.description).resolve()}"] if args.description else []
-        command = "dnk-train " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["arm-trials"] \
-            else "dnk-train arm-trials"
+        given = sys.argv[2:] if sys.argv[1:2] == ["arm-trials"] else []
+        command = " ".join(["dnk-train", "arm-trials", *(shlex.quote(a) for a in given if a != "--resume")])
         report = run_table(policies, load_demo_config("small"), args.trials, out, args.timeout, sim, [],
-                           seed=TRIAL_SEED if args.seed is None else args.seed, command=command)
+                           seed=TRIAL_SEED if args.seed is None else args.seed, command=command, resume=args.resume,
+                           controller_mode=args.controller_mode)
         print(json.dumps(report["table"], indent=1))
         return 0
 

@@ -23,25 +23,45 @@ from .trials import TRIAL_SEED, Policy, TrialRunner, trial_scenes
 
 def run_table(policies: list[Policy], cfg: DemoConfig, trials: int, out: Path, timeout_s: float,
               sim_params: list[str], planner_params: list[str], seed: int = TRIAL_SEED,
-              command: str = "") -> dict:
-    """Run `trials` scenes per policy (policy after policy, same scenes) and write the report."""
+              command: str = "", resume: bool = False, controller_mode: str = "pose") -> dict:
+    """Run `trials` scenes per policy (policy after policy, same scenes) and write the report after
+    every trial; `resume` keeps the trials of an interrupted run with the same models and seed."""
     out.mkdir(parents=True, exist_ok=True)
     scenes = trial_scenes(cfg, trials, seed)
-    results: list[dict] = []
-    t0 = time.monotonic()
+    results, wall0 = _resumed(out / "table2.json", policies, seed) if resume else ([], 0.0)
+    meta = {"controller_mode": controller_mode}
+    t0 = time.monotonic() - wall0
     for policy in policies:
-        runner = TrialRunner(policy, sim_params, planner_params, out)
+        chosen = scenes[:policy.trials or len(scenes)]  # the first scenes: every policy shares them
+        done = {r["scene"] for r in results if r["policy"] == policy.name}
+        if done >= set(range(len(chosen))):
+            continue
+        runner = TrialRunner(policy, sim_params, planner_params, out, controller_mode)
         try:
-            chosen = scenes[:policy.trials or len(scenes)]  # the first scenes: every policy shares them
             for i, scene in enumerate(tqdm(chosen, desc=f"trials {policy.name}")):
+                if i in done:
+                    continue
                 results.append(runner.run(i, scene, policy.timeout_s or timeout_s))
-                _write(out, policies, results, scenes, seed, timeout_s, command, time.monotonic() - t0, partial=True)
+                _write(out, policies, results, scenes, seed, timeout_s, command, time.monotonic() - t0, True, meta)
         finally:
             log = runner.close()
             (out / f"planner_{policy.name}.log").write_text(log[-200_000:])
-    report = _write(out, policies, results, scenes, seed, timeout_s, command, time.monotonic() - t0, partial=False)
+    report = _write(out, policies, results, scenes, seed, timeout_s, command, time.monotonic() - t0, False, meta)
     plot(report, scenes, out)
     return report
+
+
+def _resumed(path: Path, policies: list[Policy], seed: int) -> tuple[list[dict], float]:
+    """The trials and wall time of an earlier run of the same policies (model hashes) and scenes."""
+    if not path.is_file():
+        return [], 0.0
+    old = json.loads(path.read_text())
+    same = old["scene_seed"] == seed and all(
+        old["policies"][p.name]["onnx_sha256"] == _model_info(p.model)["onnx_sha256"]
+        for p in policies if p.name in old["policies"])
+    if not same:
+        raise ValueError(f"{path} holds trials of other models or scenes; use another --out, or drop --resume")
+    return old["trials"], float(old["wall_s"])
 
 
 def summarize(rows: list[dict]) -> dict:
@@ -75,10 +95,10 @@ def summarize(rows: list[dict]) -> dict:
 
 
 def _write(out: Path, policies: list[Policy], results: list[dict], scenes: list[Scene], seed: int, timeout_s: float,
-           command: str, wall_s: float, partial: bool) -> dict:
+           command: str, wall_s: float, partial: bool, meta: dict) -> dict:
     table = {p.name: summarize([r for r in results if r["policy"] == p.name]) for p in policies}
     report = {
-        "partial": partial, "command": command, "scene_seed": seed, "trials_per_policy": len(scenes),
+        "partial": partial, "command": command, "scene_seed": seed, "trials_per_policy": len(scenes), **meta,
         "timeout_s": timeout_s, "wall_s": round(wall_s, 1), "machine": f"{platform.node()} {platform.machine()}",
         "policies": {p.name: {**_model_info(p.model), "trials": p.trials or len(scenes),
                               "timeout_s": p.timeout_s or timeout_s} for p in policies},
@@ -110,7 +130,8 @@ def markdown(report: dict) -> str:
     lines = [f"# Table II (simulation){' — PARTIAL' if report['partial'] else ''}", "",
              f"Up to {report['trials_per_policy']} trials per policy on the same scenes (each policy takes the first "
              f"ones; seed {report['scene_seed']}, never used in training), one run on {report['machine']}, "
-             f"{report['wall_s']:.0f} s wall. Trials and timeout per policy: "
+             f"{report['wall_s']:.0f} s wall, controller mode {report.get('controller_mode', 'pose')}. "
+             "Trials and timeout per policy: "
              + ", ".join(f"{n} {p['trials']} x {p['timeout_s']:g} s" for n, p in report["policies"].items()) + ".", "",
              "| policy | " + " | ".join(c for c, _ in cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, t in report["table"].items():

@@ -2,8 +2,8 @@
 
     dnk-train arm-trials --trials 50 --out reports/table2
 
-One planner node process per policy (the same node, parameters and selector; only `model_path`
-differs), one sim_gen3 process (MuJoCo) per trial started at the scene's start configuration, the
+One planner node process per policy (the same node, parameters, selector and controller mode; only
+`model_path` differs; the sim follows only that mode's command, as with one active controller), one sim_gen3 process (MuJoCo) per trial started at the scene's start configuration, the
 scene's obstacles published at 2 Hz as a perception node would, and one SetGoal. Outcomes are
 measured from what the arm did: forward kinematics of the sim's /joint_states (end effector and
 whole-arm clearance with the planner's geometry) and the sim's own contact report
@@ -87,7 +87,8 @@ def measure(times: np.ndarray, q: np.ndarray, scene: Scene, timeout_s: float) ->
 class TrialRunner:
     """Runs trials of one policy: the planner node stays up, a sim is started per trial."""
 
-    def __init__(self, policy: Policy, sim_params: list[str], planner_params: list[str], log_dir: Path) -> None:
+    def __init__(self, policy: Policy, sim_params: list[str], planner_params: list[str], log_dir: Path,
+                 controller_mode: str = "pose") -> None:
         from dnk_msgs.msg import ArmContacts
         from dnk_planner.ros import topics
         from lifecycle_msgs.msg import Transition
@@ -96,10 +97,11 @@ class TrialRunner:
         from sensor_msgs.msg import JointState
 
         self.policy = policy
+        self.controller_mode = controller_mode
         self.sim_params = sim_params
         self.log_dir = log_dir
         self.planner = start_planner_process(
-            [f"model_path:={policy.model.resolve()}", *planner_params],
+            [f"model_path:={policy.model.resolve()}", f"controller_mode:={controller_mode}", *planner_params],
             params_file=str(config_file("planner.yaml")))
         self.client = PlannerClient()
         self.joint_states = self.client.collect(JointState, topics.JOINT_STATES, qos=1000)
@@ -113,7 +115,7 @@ class TrialRunner:
 
         q = ",".join(f"{v:.6f}" for v in wrap_to_pi(q0))  # as the driver reports it
         args = [sys.executable, "-m", "dnk_bringup.sim_gen3", "--ros-args", "--params-file",
-                str(config_file("sim_gen3.yaml")), "-p", f"initial_positions:=[{q}]", "-p", "command_mode:=pose"]
+                str(config_file("sim_gen3.yaml")), "-p", f"initial_positions:=[{q}]", "-p", f"command_mode:={self.controller_mode}"]
         for p in self.sim_params:
             args += ["-p", p]
         return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -134,7 +136,7 @@ class TrialRunner:
                        timeout=30, what=f"sim_gen3 at the start configuration of scene {index}")
             # activation clears the last trial's goal; IDLE = fresh joint states, waiting for a goal
             c.status.clear()
-            if not c.transition(Transition.TRANSITION_ACTIVATE):
+            if not c.transition(Transition.TRANSITION_ACTIVATE, timeout=60.0):
                 raise RuntimeError("the planner node refused to activate")
             c.wait_for(lambda: (s := c.latest_status()) and s.state == PlannerStatus.IDLE, timeout=30,
                        what="the planner waiting for a goal")
@@ -154,7 +156,8 @@ class TrialRunner:
                     break
             states, contacts, status = list(self.joint_states), list(self.contacts), list(c.status)
         finally:
-            c.transition(Transition.TRANSITION_DEACTIVATE)  # holds: no command reaches the next trial's sim
+            # holds: no command reaches the next trial's sim (a teacher decision can delay the answer)
+            c.transition(Transition.TRANSITION_DEACTIVATE, timeout=60.0)
             log = stop_process(sim)
         if "Traceback" in log:
             (self.log_dir / f"{self.policy.name}_sim_{index}.log").write_text(log)
