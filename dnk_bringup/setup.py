@@ -13,7 +13,7 @@ setup(
         ("share/" + package_name, ["package.xml"]),
         ("share/" + package_name + "/config", glob("config/*.yaml")),
         ("share/" + package_name + "/launch", glob("launch/*.launch.py")),
-        ("share/" + package_name + "/models", glob("models/*.onnx") + glob("models/*.json")),
+        ("share/" + package_name + "/models", glob("models/*.onnx") + glob("models/*.json") + glob("models/*.npz")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
