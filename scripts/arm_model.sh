@@ -4,13 +4,8 @@
 # Every stage resumes: rerun after an interruption and finished stages are skipped.
 # Scale: ARM_TEACHER_STEPS, ARM_PAIRS, ARM_STUDENT_STEPS (defaults: what the shipped model used).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-bash scripts/setup.sh
-set +u
-# shellcheck disable=SC1091
-. scripts/env.sh
-set -u
+# shellcheck source=scripts/prepare.sh
+. "$(dirname "${BASH_SOURCE[0]}")/prepare.sh"
 DEMOS="${ARM_DEMOS:-datasets/arm_demos}"
 ART="${ARM_ARTIFACTS:-artifacts/arm}"
 TEACHER_STEPS="${ARM_TEACHER_STEPS:-12000}"

@@ -2,14 +2,8 @@
 # Runs every package's tests (after the idempotent set-up) and exits non-zero on any failure.
 # Each run gets its own ROS_DOMAIN_ID so parallel runs on one machine do not see each other.
 set -uo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-bash scripts/setup.sh || exit 1
-# colcon's setup.bash reads unset variables: source it without -u.
-set +u
-# shellcheck disable=SC1091
-. scripts/env.sh
-set -u
+# shellcheck source=scripts/prepare.sh
+. "$(dirname "${BASH_SOURCE[0]}")/prepare.sh"
 
 export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$(( ($$ + $(date +%s)) % 100 + 1 ))}"
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
