@@ -28,7 +28,8 @@ def run_table(policies: list[Policy], cfg: DemoConfig, trials: int, out: Path, t
     every trial; `resume` keeps the trials of an interrupted run with the same models and seed."""
     out.mkdir(parents=True, exist_ok=True)
     scenes = trial_scenes(cfg, trials, seed)
-    results, wall0 = _resumed(out / "table2.json", policies, seed) if resume else ([], 0.0)
+    models = {p.name: _model_info(p.model) for p in policies}   # read once: the report names them every trial
+    results, wall0 = _resumed(out / "table2.json", models, seed) if resume else ([], 0.0)
     meta = {"controller_mode": controller_mode}
     t0 = time.monotonic() - wall0
     for policy in policies:
@@ -42,23 +43,24 @@ def run_table(policies: list[Policy], cfg: DemoConfig, trials: int, out: Path, t
                 if i in done:
                     continue
                 results.append(runner.run(i, scene, policy.timeout_s or timeout_s))
-                _write(out, policies, results, scenes, seed, timeout_s, command, time.monotonic() - t0, True, meta)
+                _write(out, policies, models, results, scenes, seed, timeout_s, command, time.monotonic() - t0, True, meta)
         finally:
             log = runner.close()
             (out / f"planner_{policy.name}.log").write_text(log[-200_000:])
-    report = _write(out, policies, results, scenes, seed, timeout_s, command, time.monotonic() - t0, False, meta)
+    report = _write(out, policies, models, results, scenes, seed, timeout_s, command, time.monotonic() - t0, False,
+                    meta)
     plot(report, scenes, out)
     return report
 
 
-def _resumed(path: Path, policies: list[Policy], seed: int) -> tuple[list[dict], float]:
+def _resumed(path: Path, models: dict[str, dict], seed: int) -> tuple[list[dict], float]:
     """The trials and wall time of an earlier run of the same policies (model hashes) and scenes."""
     if not path.is_file():
         return [], 0.0
     old = json.loads(path.read_text())
     same = old["scene_seed"] == seed and all(
-        old["policies"][p.name]["onnx_sha256"] == _model_info(p.model)["onnx_sha256"]
-        for p in policies if p.name in old["policies"])
+        old["policies"][name]["onnx_sha256"] == info["onnx_sha256"]
+        for name, info in models.items() if name in old["policies"])
     if not same:
         raise ValueError(f"{path} holds trials of other models or scenes; use another --out, or drop --resume")
     return old["trials"], float(old["wall_s"])
@@ -94,13 +96,13 @@ def summarize(rows: list[dict]) -> dict:
     }
 
 
-def _write(out: Path, policies: list[Policy], results: list[dict], scenes: list[Scene], seed: int, timeout_s: float,
-           command: str, wall_s: float, partial: bool, meta: dict) -> dict:
+def _write(out: Path, policies: list[Policy], models: dict[str, dict], results: list[dict], scenes: list[Scene],
+           seed: int, timeout_s: float, command: str, wall_s: float, partial: bool, meta: dict) -> dict:
     table = {p.name: summarize([r for r in results if r["policy"] == p.name]) for p in policies}
     report = {
         "partial": partial, "command": command, "scene_seed": seed, "trials_per_policy": len(scenes), **meta,
         "timeout_s": timeout_s, "wall_s": round(wall_s, 1), "machine": f"{platform.node()} {platform.machine()}",
-        "policies": {p.name: {**_model_info(p.model), "trials": p.trials or len(scenes),
+        "policies": {p.name: {**models[p.name], "trials": p.trials or len(scenes),
                               "timeout_s": p.timeout_s or timeout_s} for p in policies},
         "table": table, "trials": results,
     }

@@ -64,15 +64,23 @@ def obstacle_messages(obstacles: ObstacleSet) -> list:
     return out
 
 
+def settled_from(times: np.ndarray, error: np.ndarray) -> int | None:
+    """Index from which the end effector's distance to the goal (`error`, m) stays within
+    GOAL_TOLERANCE_M to the end, if that last stretch lasts SETTLE_S (None otherwise): reaching
+    means held there, not passing by."""
+    outside = np.flatnonzero(error > GOAL_TOLERANCE_M)
+    first_in = 0 if len(outside) == 0 else int(outside[-1]) + 1
+    held = first_in < len(times) and times[-1] - times[first_in] >= SETTLE_S - 1e-9
+    return first_in if held else None
+
+
 def measure(times: np.ndarray, q: np.ndarray, scene: Scene, timeout_s: float) -> dict:
     """Outcome of one trial from the arm's recorded joint states (times s from the goal, q (T, 7) rad)."""
     ee = forward_kinematics(q)[:, :3, 3]
     err = np.linalg.norm(ee - scene.goal, axis=1)
-    inside = err <= GOAL_TOLERANCE_M
     # completion: the first time from which the end effector stays inside the tolerance to the end
-    outside = np.flatnonzero(~inside)
-    first_in = 0 if len(outside) == 0 else int(outside[-1]) + 1
-    reached = first_in < len(times) and times[-1] - times[first_in] >= SETTLE_S - 1e-9 and times[first_in] <= timeout_s
+    first_in = settled_from(times, err)
+    reached = first_in is not None and times[first_in] <= timeout_s
     return {
         "reached": bool(reached),
         "completion_s": float(times[first_in]) if reached else math.nan,
@@ -168,12 +176,9 @@ class TrialRunner:
         recent = self.joint_states[-400:]  # 4 s at 100 Hz
         if not recent:
             return False
-        stamps = np.array([_stamp(m) for m in recent])
-        window = [m for m, s in zip(recent, stamps) if s >= stamps[-1] - SETTLE_S]
-        if stamps[-1] - stamps[0] < SETTLE_S:
-            return False
-        ee = forward_kinematics(np.array([_positions(m) for m in window]))[:, :3, 3]
-        return bool(np.all(np.linalg.norm(ee - scene.goal, axis=1) <= GOAL_TOLERANCE_M))
+        ee = forward_kinematics(np.array([_positions(m) for m in recent]))[:, :3, 3]
+        error = np.linalg.norm(ee - scene.goal, axis=1)
+        return settled_from(np.array([_stamp(m) for m in recent]), error) is not None
 
     def _result(self, index, scene, answer, states, contacts, status, timeout_s, PlannerStatus) -> dict:
         base = {"policy": self.policy.name, "scene": index, "blocking": bool(scene.blocking),
