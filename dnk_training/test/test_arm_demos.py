@@ -15,6 +15,7 @@ from dnk_training.arm.bspline import bspline_basis
 from dnk_training.arm.config import load_demo_config
 from dnk_training.arm.demos import generate_demos, load_demos
 from dnk_training.arm.scenes import sample_scene, scene_rng
+from dnk_training.arm.windows import split_scenes
 from dnk_training.datasets import DatasetError
 
 
@@ -84,6 +85,33 @@ def test_most_scenes_are_blocked_and_demos_go_around(demo_dir) -> None:
         line = np.linspace(demos.q_start[e], demos.goal_q[e], 40)
         straight_hits += reference_clearance(line, demos.obstacle_set(e)).min() < 0.03
     assert straight_hits >= 1
+
+
+def test_multimodal_demos_keep_distinct_solutions_of_one_scene(tmp_path) -> None:
+    """planner.solutions > 1 writes several valid, different paths per scene under one scene_index,
+    and the held-out split never puts two solutions of one scene on both sides."""
+    cfg = load_demo_config("smoke", {"scenes": 4, "shard_size": 4, "planner.solutions": 3, "planner.attempts": 5,
+                                     "planner.distinct_rad": 0.2})
+    index = generate_demos(cfg, tmp_path / "multi", workers=1, progress=False)
+    demos = load_demos(tmp_path / "multi")
+    assert index["summary"]["demos"] == len(demos) > index["summary"]["scenes"]
+    scenes, counts = np.unique(demos.scene_index, return_counts=True)
+    assert counts.max() >= 2 and counts.max() <= 3
+    for scene in scenes[counts >= 2]:
+        eps = np.flatnonzero(demos.scene_index == scene)
+        assert np.all(np.diff(eps) == 1), "solutions of a scene are adjacent"
+        for e in eps:
+            np.testing.assert_array_equal(demos.q_start[e], demos.q_start[eps[0]])
+            np.testing.assert_array_equal(demos.obstacles[e], demos.obstacles[eps[0]])
+            q = demos.episode(int(e))
+            assert reference_clearance(q, demos.obstacle_set(int(e))).min() >= cfg.margin_m - 1e-6
+            assert np.all(np.abs(np.diff(q, axis=0)) / cfg.dt <= JOINT_VELOCITY_LIMITS)
+        a, b = demos.episode(int(eps[0])), demos.episode(int(eps[1]))
+        mid_a, mid_b = a[len(a) // 2], b[len(b) // 2]
+        assert np.abs(mid_a - mid_b).max() > 0.05, "two solutions of a scene are different paths"
+    train, held = split_scenes(demos, 0.5)
+    assert set(demos.scene_index[train]).isdisjoint(demos.scene_index[held])
+    assert len(train) + len(held) == len(demos) and len(set(demos.scene_index[held])) == 2
 
 
 def test_generation_resumes_and_refuses_another_config(demo_dir) -> None:

@@ -63,18 +63,20 @@ class PathResult:
     iterations: int
 
 
-def optimize_path(q_start: np.ndarray, goal_q: np.ndarray, obstacles: ObstacleSet, margin: float,
-                  settings: PlannerSettings, rng: np.random.Generator) -> PathResult | None:
-    """Control points of a path that keeps `margin` + plan_buffer on every sample, or None."""
+def optimize_paths(q_start: np.ndarray, goal_q: np.ndarray, obstacles: ObstacleSet, margin: float,
+                   settings: PlannerSettings, rng: np.random.Generator) -> list[PathResult]:
+    """Up to `settings.solutions` distinct paths that keep `margin` + plan_buffer on every sample
+    (empty when every restart fails). Restarts stop once enough distinct paths are found."""
     k = settings.control_points
     basis = bspline_basis(k, np.linspace(0.0, 1.0, settings.samples))                     # (S, K)
     target = margin + settings.plan_buffer_m
     std0 = settings.init_std_rad * JOINT_VELOCITY_LIMITS / JOINT_VELOCITY_LIMITS.max()
     straight = np.linspace(q_start, goal_q, k)[1:-1]                                        # (K-2, 7)
+    bump = np.sin(np.pi * np.arange(1, k - 1) / (k - 1))[:, None]
+    found: list[PathResult] = []
     for attempt in range(settings.attempts):
         # a restart begins from a random detour with a wider search: CEM collapses onto one side
-        mean = straight if attempt == 0 else straight + rng.normal(0.0, 0.5, 7) * np.sin(
-            np.pi * np.arange(1, k - 1) / (k - 1))[:, None]
+        mean = straight if attempt == 0 else straight + rng.normal(0.0, 0.5, 7) * bump
         std = np.broadcast_to(std0 * (1.0 + 0.5 * attempt), mean.shape).copy()
         best, best_cost, best_clear = None, np.inf, -np.inf
         for it in range(settings.iterations):
@@ -93,9 +95,13 @@ def optimize_path(q_start: np.ndarray, goal_q: np.ndarray, obstacles: ObstacleSe
             std = 0.3 * std + 0.7 * elite.std(axis=0) + 1e-3
             if best_clear >= target and it >= 4 and float(std.max()) < 0.02:
                 break
-        if best is not None and best_clear >= target:
-            return PathResult(best, float(best_clear), it + 1)
-    return None
+        if best is None or best_clear < target:
+            continue
+        if all(np.abs(best[1:-1] - f.control_points[1:-1]).max() >= settings.distinct_rad for f in found):
+            found.append(PathResult(best, float(best_clear), it + 1))
+            if len(found) >= settings.solutions:
+                break
+    return found
 
 
 def _min_jerk(tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -37,7 +37,13 @@ class PlannerSettings(BaseModel):
     init_std_rad: float = Field(0.6, gt=0.0, le=3.0, description="initial std of the interior control points, rad")
     plan_buffer_m: float = Field(0.02, ge=0.0, le=0.2, description="clearance planned beyond the margin, m")
     speed_fraction: float = Field(0.5, gt=0.0, le=1.0, description="peak joint speed / URDF velocity limit")
-    attempts: int = Field(3, ge=1, le=20, description="CEM restarts before a scene is dropped")
+    attempts: int = Field(3, ge=1, le=20, description="CEM restarts per scene (a scene with no success is dropped)")
+    solutions: int = Field(
+        1, ge=1, le=8, description="distinct paths kept per scene, each written as its own demonstration; > 1 "
+        "makes the demos multimodal so the teacher (and the student's candidates) keep several ways around")
+    distinct_rad: float = Field(
+        0.35, gt=0.0, le=3.0, description="two solutions are distinct when their interior control points differ "
+        "by at least this much (largest joint difference at any control point), rad")
 
 
 class DemoConfig(BaseModel):

@@ -7,9 +7,10 @@ refuses an output folder generated with another config. Every written path is ch
 joint position limits, and joint velocity limits between consecutive 20 Hz rows (the runtime
 selector's own check); a scene that fails is dropped and counted, never written.
 
-Shard layout (`shard_00000.npz`): q (sum T_i, 7) rad at dt, offsets (n + 1,), q_start (n, 7),
-goal (n, 3) m, goal_q (n, 7), obstacles (n, SLOTS * F) in `obstacle_encoding` slots (the
-table included), blocking (n,) bool, seconds (n,) planning time.
+Shard layout (`shard_00000.npz`), one entry per demonstration (a scene with several distinct
+solutions has several, with the same scene_index): q (sum T_i, 7) rad at dt, offsets (n + 1,),
+q_start (n, 7), goal (n, 3) m, goal_q (n, 7), obstacles (n, SLOTS * F) in `obstacle_encoding`
+slots (the table included), blocking (n,) bool, seconds (n,) planning time, scene_index (n,).
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from dnk_planner.core.kinematics import JOINT_LOWER, JOINT_UPPER, JOINT_VELOCITY
 from dnk_planner.core.obstacle_encoding import NUM_FEATURES, decode_obstacles, encode_obstacles
 
 from ..datasets import DatasetError
-from .bspline import optimize_path, timed_path
+from .bspline import optimize_paths, timed_path
 from .config import DemoConfig
 from .scenes import Scene, sample_scene, scene_rng
 
@@ -65,22 +66,24 @@ def check_path(rows: np.ndarray, obstacles: ObstacleSet, margin: float, dt: floa
 class Demo:
     scene: Scene
     q: np.ndarray        # (T, 7) at dt, q[0] = start, q[-1] = goal_q
-    seconds: float       # planning time
+    seconds: float       # planning time (the scene's, shared among its solutions)
 
 
-def solve_scene(cfg: DemoConfig, index: int) -> Demo | None:
-    """Scene `index` of the set and its validated demonstration (None when the planner fails)."""
+def solve_scene(cfg: DemoConfig, index: int) -> list[Demo]:
+    """Scene `index` of the set and its validated demonstrations, one per distinct solution the
+    planner found (`planner.solutions` at most; empty when it fails)."""
     rng = scene_rng(cfg.seed, index)
     t0 = time.perf_counter()
     # start and goal keep what the optimizer plans for (margin + buffer), or no path could reach it
     scene = sample_scene(rng, cfg.scene, cfg.margin_m + cfg.planner.plan_buffer_m)
-    result = optimize_path(scene.q_start, scene.goal_q, scene.obstacles, cfg.margin_m, cfg.planner, rng)
-    if result is None:
-        return None
-    dense = timed_path(result.control_points, cfg.dt, cfg.planner.speed_fraction, cfg.validation_substeps)
-    if check_path(dense, scene.obstacles, cfg.margin_m, cfg.dt, cfg.validation_substeps) is not None:
-        return None
-    return Demo(scene, dense[::cfg.validation_substeps].copy(), time.perf_counter() - t0)
+    results = optimize_paths(scene.q_start, scene.goal_q, scene.obstacles, cfg.margin_m, cfg.planner, rng)
+    demos = []
+    for result in results:
+        dense = timed_path(result.control_points, cfg.dt, cfg.planner.speed_fraction, cfg.validation_substeps)
+        if check_path(dense, scene.obstacles, cfg.margin_m, cfg.dt, cfg.validation_substeps) is None:
+            demos.append(dense[::cfg.validation_substeps].copy())
+    seconds = (time.perf_counter() - t0) / max(len(demos), 1)
+    return [Demo(scene, q, seconds) for q in demos]
 
 
 def _shard_path(out: Path, shard: int) -> Path:
@@ -95,11 +98,9 @@ def _write_shard(args: tuple[DemoConfig, Path, int]) -> dict:
     demos: list[tuple[int, Demo]] = []
     dropped = 0
     for i in indices:
-        demo = solve_scene(cfg, i)
-        if demo is None:
-            dropped += 1
-        else:
-            demos.append((i, demo))
+        solved = solve_scene(cfg, i)
+        dropped += not solved
+        demos.extend((i, demo) for demo in solved)
     n_slots = slots(cfg)
     arrays = {
         "q": np.concatenate([d.q for _, d in demos]) if demos else np.zeros((0, 7)),
@@ -116,7 +117,8 @@ def _write_shard(args: tuple[DemoConfig, Path, int]) -> dict:
     tmp = out / f".shard_{shard:05d}.tmp.npz"
     np.savez_compressed(tmp, **arrays)
     tmp.replace(_shard_path(out, shard))
-    return {"shard": shard, "scenes": len(demos), "dropped": dropped, "steps": int(len(arrays["q"])),
+    return {"shard": shard, "scenes": len(set(arrays["scene_index"].tolist())), "demos": len(demos),
+            "dropped": dropped, "steps": int(len(arrays["q"])),
             "seconds": float(arrays["seconds"].sum())}
 
 
@@ -154,6 +156,7 @@ def generate_demos(cfg: DemoConfig, out: str | Path, workers: int | None = None,
         bar.close()
     shards = index["shards"].values()
     index["summary"] = {"scenes": sum(s["scenes"] for s in shards), "dropped": sum(s["dropped"] for s in shards),
+                        "demos": sum(s.get("demos", s["scenes"]) for s in shards),
                         "steps": sum(s["steps"] for s in shards), "cpu_seconds": sum(s["seconds"] for s in shards),
                         "wall_seconds_last_run": time.perf_counter() - t0, "workers": workers}
     _write_index(index_path, index)
@@ -183,7 +186,8 @@ class _Inline:
 
 @dataclass(frozen=True)
 class ArmDemos:
-    """Every scene of a demo folder, concatenated; episode e is q[offsets[e]:offsets[e + 1]]."""
+    """Every demonstration of a folder, concatenated; episode e is q[offsets[e]:offsets[e + 1]],
+    solving scene scene_index[e] (episodes of one scene are adjacent)."""
 
     q: np.ndarray
     offsets: np.ndarray

@@ -53,9 +53,12 @@ def arm_windows(demos: ArmDemos, horizon: int, slots: int, episodes: np.ndarray 
 
 
 def split_scenes(demos: ArmDemos, heldout_frac: float) -> tuple[np.ndarray, np.ndarray]:
-    """Training and held-out episode indices: the last `heldout_frac` of the scenes are held out."""
-    n_held = int(round(len(demos) * heldout_frac))
-    return np.arange(len(demos) - n_held), np.arange(len(demos) - n_held, len(demos))
+    """Training and held-out episode indices: every solution of the last `heldout_frac` of the
+    scenes is held out, so no held-out scene is seen in training by another of its solutions."""
+    scenes = np.unique(demos.scene_index)
+    n_held = int(round(len(scenes) * heldout_frac))
+    held = np.isin(demos.scene_index, scenes[len(scenes) - n_held:])
+    return np.flatnonzero(~held), np.flatnonzero(held)
 
 
 def split_windows(cfg: TaskConfig) -> tuple[np.ndarray, np.ndarray]:
