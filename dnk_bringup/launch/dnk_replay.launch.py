@@ -31,7 +31,7 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("delay", default_value="2.0",
                               description="Seconds before the first message (planner configure/activate)"),
         DeclareLaunchArgument("topics", default_value=" ".join(PLANNER_INPUTS), description="Space-separated topics to replay"),
-        *planner_arguments(default_mode="pose"),
+        *planner_arguments(default_mode="joint_trajectory"),
         # the recorded stamps are judged against the bag's time: the player publishes /clock
         OpaqueFunction(function=lambda context: planner_actions(context, use_sim_time=True)),
         OpaqueFunction(function=_player),

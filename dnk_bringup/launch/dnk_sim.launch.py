@@ -2,8 +2,9 @@
 
     ros2 launch dnk_bringup dnk_sim.launch.py model_path:=/models/arm.onnx record:=true
 
-sim_gen3 speaks ros2_kortex's topics, so every controller_mode works (pose is the default:
-sim_gen3 follows /dnk/target_pose through IK). record:=true starts bag_record on the planner's
+sim_gen3 speaks ros2_kortex's topics, so every controller_mode works. joint_trajectory is the
+default, as on the robot: the arm follows the joint path the selector checked for the whole arm
+(in pose mode sim_gen3 reaches each target through its own IK, which can move the elbow off it). record:=true starts bag_record on the planner's
 topics (bag_tool:=ros2 uses `ros2 bag record -s mcap` instead, same bag format).
 """
 from launch import LaunchDescription
@@ -38,7 +39,7 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("bag_output", default_value="", description="Bag directory ('' = dnk_bag_<time>)"),
         DeclareLaunchArgument("bag_tool", default_value="bag_record", choices=["bag_record", "ros2"],
                               description="bag_record (dnk_bringup, rosbags) or ros2 (ros2 bag record -s mcap)"),
-        *planner_arguments(default_mode="pose"),
+        *planner_arguments(default_mode="joint_trajectory"),
         # Only the planner's controller_mode input is live in the sim, as with one active controller.
         Node(package="dnk_bringup", executable="sim_gen3", name="sim_gen3", output="screen",
              parameters=[LaunchConfiguration("sim_params_file"),

@@ -43,7 +43,7 @@ def generate_test_description():
     return launch.LaunchDescription([
         launch.actions.IncludeLaunchDescription(
             PythonLaunchDescriptionSource(str(sim_launch)),
-            launch_arguments={"model_path": str(model), "controller_mode": "pose", "provider": "cpu"}.items()),
+            launch_arguments={"model_path": str(model), "provider": "cpu"}.items()),  # default mode
         launch_testing.actions.ReadyToTest(),
     ])
 

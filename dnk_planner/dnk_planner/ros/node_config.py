@@ -37,8 +37,10 @@ class NodeConfig(BaseModel):
     seed: int = field_of(PlannerConfig, "seed")
     smoothing_degree: int = field_of(PlannerConfig, "smoothing_degree", default=3)
     controller_mode: ControllerMode = Field(
-        "pose", description="What is sent to ros2_kortex: pose (PoseStamped target only), twist "
-        "(/twist_controller/commands), joint_trajectory (/joint_trajectory_controller/joint_trajectory).")
+        "joint_trajectory", description="What is sent to ros2_kortex: joint_trajectory "
+        "(/joint_trajectory_controller/joint_trajectory: the checked joint path itself, the default), twist "
+        "(/twist_controller/commands), pose (PoseStamped target only; a Cartesian controller's own IK may move "
+        "the elbow off the checked path, so the whole-arm clearance is not guaranteed).")
     base_frame: str = Field("base_link", min_length=1, description="Planning frame (REP-103); goals and obstacles must use it.")
     joint_prefix: str = Field("", description="Prefix of the Gen3 joint names (ros2_kortex 'prefix' launch arg).")
     stale_joint_state_timeout_s: float = Field(

@@ -43,7 +43,7 @@ def _arm_trials(p: argparse.ArgumentParser) -> Handler:
     p.add_argument("--description", default="", help="sim_gen3 description_path: Kinova's gen3.urdf + meshes folder "
                    "(e.g. ../shared/reference/kortex_gen3); '' = the sim's default")
     p.add_argument("--out", default="reports/table2", help="report folder")
-    p.add_argument("--controller-mode", choices=("pose", "twist", "joint_trajectory"), default="pose",
+    p.add_argument("--controller-mode", choices=("pose", "twist", "joint_trajectory"), default="joint_trajectory",
                    help="what the planner commands and the sim follows (pose: the paper's Cartesian targets at 20 Hz)")
     p.add_argument("--resume", action="store_true", help="keep the trials already in <out>/table2.json (same "
                    "models and seed) and run the rest")

@@ -23,7 +23,7 @@ from .trials import TRIAL_SEED, Policy, TrialRunner, trial_scenes
 
 def run_table(policies: list[Policy], cfg: DemoConfig, trials: int, out: Path, timeout_s: float,
               sim_params: list[str], planner_params: list[str], seed: int = TRIAL_SEED,
-              command: str = "", resume: bool = False, controller_mode: str = "pose") -> dict:
+              command: str = "", resume: bool = False, controller_mode: str = "joint_trajectory") -> dict:
     """Run `trials` scenes per policy (policy after policy, same scenes) and write the report after
     every trial; `resume` keeps the trials of an interrupted run with the same models and seed."""
     out.mkdir(parents=True, exist_ok=True)

@@ -96,7 +96,7 @@ class TrialRunner:
     """Runs trials of one policy: the planner node stays up, a sim is started per trial."""
 
     def __init__(self, policy: Policy, sim_params: list[str], planner_params: list[str], log_dir: Path,
-                 controller_mode: str = "pose") -> None:
+                 controller_mode: str = "joint_trajectory") -> None:
         from dnk_msgs.msg import ArmContacts
         from dnk_planner.ros import topics
         from lifecycle_msgs.msg import Transition
