@@ -28,6 +28,7 @@ setup(
             "bag_replay = dnk_bringup.bag_replay:main",
             "sim_gen3 = dnk_bringup.sim_gen3:main",
             "dnk_demo = dnk_bringup.demo:main",
+            "dnk-replay = dnk_bringup.decision_replay:main",
         ],
     },
 )

@@ -49,6 +49,9 @@ class Decision:
     feasible: bool
     # prior_ms, inference_ms, scoring_ms, total_ms (+ the selector's split, e.g. fk_ms, clearance_ms)
     timing: dict[str, float] = field(default_factory=dict)
+    # the prior generator's state this decision's noise was drawn from (priors.generator_words):
+    # `plan(ctx, generator_state=...)` with it reproduces the decision bit for bit
+    generator_state: tuple[int, ...] = ()
 
 
 def smoothing_projection(horizon: int, degree: int) -> np.ndarray | None:
@@ -132,8 +135,11 @@ class Planner:
             )
         return check_values(self.manifest, ctx.values, self.entries)
 
-    def plan(self, ctx: Context) -> Decision:
+    def plan(self, ctx: Context, generator_state: tuple[int, ...] | None = None) -> Decision:
         """One decision: N priors, one student call, exact fixed entries, scores, argmax.
+
+        `generator_state` (a recorded `Decision.generator_state`) replays that decision's noise;
+        by default the noise continues the seeded stream.
 
         Raises ValueError naming the context key for missing / mis-shaped / non-finite
         inputs. NaN scores count as rejected. Timing: prior_ms covers validation and
@@ -142,7 +148,10 @@ class Planner:
         """
         t0 = time.perf_counter()
         values = self._validate(ctx)
+        if generator_state is not None:
+            self.priors.restore(generator_state)
         prior = self.priors.build(values)
+        drawn_from = self.priors.drawn_from
         t1 = time.perf_counter()
 
         self.generate(prior, out=self._out)
@@ -174,7 +183,7 @@ class Planner:
             "total_ms": (t3 - t0) * 1e3,
             **getattr(self.selector, "timing", {}),  # the selector's own split of scoring_ms
         }
-        return Decision(action, trajectory, candidates, scores, best, feasible, timing)
+        return Decision(action, trajectory, candidates, scores, best, feasible, timing, drawn_from)
 
     def generate(self, prior: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Normalized trajectories (N, H, D) from normalized priors: one student call, or the teacher's

@@ -83,6 +83,7 @@ class PriorBuilder:
         self.normalizer = Normalizer.from_manifest(manifest)
         self.entries = fixed_entries(manifest)
         self.rng = np.random.default_rng(seed)
+        self.drawn_from: tuple[int, ...] = generator_words(self.rng)  # state the buffered noise came from
         self.buffer = np.empty((num_candidates, manifest.horizon, manifest.dim), dtype=np.float32)
         # Columns fixed at every row (the arm's goal) never need noise: draw only the rest.
         always = {f.column for f in manifest.fixed if f.rows == "all"}
@@ -98,6 +99,7 @@ class PriorBuilder:
         instead (Planner.prefetch) to take the draw off the decision's critical path.
         Either way each decision consumes exactly one draw, so replays stay bit-identical.
         """
+        self.drawn_from = generator_words(self.rng)
         if self._noise.size:
             self.rng.standard_normal(dtype=np.float32, out=self._noise)
         start = 0
@@ -106,6 +108,12 @@ class PriorBuilder:
             np.multiply(self._noise[..., start:stop], self.temperature, out=self.buffer[..., sl])
             start = stop
         self._drawn = True
+
+    def restore(self, words: tuple[int, ...]) -> None:
+        """Continue from a recorded generator state (`generator_words`): the next build draws the
+        noise a recorded decision drew, so a replay from the middle of a log is still bit-identical."""
+        set_generator_words(self.rng, words)
+        self._drawn = False
 
     def prefetch(self) -> None:
         """Draw now unless the next decision's noise is already drawn."""
@@ -120,3 +128,26 @@ class PriorBuilder:
         for e in self.entries:  # each entry normalized with its own columns' statistics
             self.buffer[:, e.rows, e.cols] = (values[e.source] - n.mean[e.cols]) / n.std[e.cols]
         return self.buffer
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def generator_words(rng: np.random.Generator) -> tuple[int, ...]:
+    """A PCG64 generator's full state as six unsigned 64-bit words (a message field can carry them):
+    state hi, state lo, increment hi, increment lo, has_uint32, uinteger."""
+    st = rng.bit_generator.state
+    if st["bit_generator"] != "PCG64":
+        raise ValueError(f"generator {st['bit_generator']} cannot be recorded; the priors use PCG64")
+    state, inc = st["state"]["state"], st["state"]["inc"]
+    return (state >> 64, state & _MASK64, inc >> 64, inc & _MASK64, int(st["has_uint32"]), int(st["uinteger"]))
+
+
+def set_generator_words(rng: np.random.Generator, words) -> None:
+    """Inverse of `generator_words`."""
+    w = [int(v) for v in words]
+    if len(w) != 6:
+        raise ValueError(f"a recorded generator state has 6 words, got {len(w)}")
+    rng.bit_generator.state = {"bit_generator": "PCG64",
+                               "state": {"state": (w[0] << 64) | w[1], "inc": (w[2] << 64) | w[3]},
+                               "has_uint32": w[4], "uinteger": w[5]}

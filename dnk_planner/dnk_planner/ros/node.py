@@ -28,7 +28,7 @@ from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import JointState
 from visualization_msgs.msg import Marker, MarkerArray
 
-from dnk_msgs.msg import ObstacleArray, PlannerStatus
+from dnk_msgs.msg import ObstacleArray, PlannerDecision, PlannerStatus
 from dnk_msgs.srv import SetGoal
 from dnk_planner.ros import topics
 from dnk_planner.ros.controller_bridge import ArmState, ControllerBridge, pose_stamped
@@ -40,6 +40,7 @@ from dnk_planner.core.kinematics import (JOINT_LOWER, JOINT_UPPER, SHOULDER_POSI
 from dnk_planner.core.manifest import ModelContractError, ModelManifest, load_model
 from dnk_planner.core.obstacle_encoding import NUM_FEATURES, encode_obstacles, slots_of
 from dnk_planner.core.selectors import GeometricSelector
+from dnk_planner.ros.decisions import fill_decision
 from dnk_planner.ros.inputs import InputError, joint_positions, obstacle_count, obstacles_from_msg, stamp_age
 from dnk_planner.ros.node_config import NodeConfig
 from dnk_planner.ros.params import ParameterConfigError, declare_parameters, read_config, validate_on_set
@@ -151,6 +152,7 @@ class PlannerNode(Node):
             return TransitionCallbackReturn.FAILURE
         manifest = student.manifest
         self.model_id = f"{manifest.model_id}:{manifest.onnx_sha256[:12]}"
+        self._decision_configs = (self.planner.config.model_dump_json(), self.planner.selector.config.model_dump_json())
         self.bridge = ControllerBridge(cfg)
         self._create_entities()
         self._start_watchdog()
@@ -232,6 +234,8 @@ class PlannerNode(Node):
         self.pub_markers = self.create_publisher(MarkerArray, topics.CANDIDATES, 1)
         self.pub_command = (self.create_publisher(self.bridge.msg_type, self.bridge.topic, 10)
                             if self.bridge.topic else None)
+        self.pub_decision = (self.create_publisher(PlannerDecision, topics.DECISION, 10)
+                             if cfg.publish_decisions else None)
         self._entities = [
             self.pub_target, self.pub_status, self.pub_diag, self.pub_markers,
             # BEST_EFFORT accepts both reliable (joint_state_broadcaster) and best-effort publishers.
@@ -241,8 +245,7 @@ class PlannerNode(Node):
             self.create_subscription(ObstacleArray, topics.OBSTACLES, self._on_obstacles, 10, raw=True),
             self.create_service(SetGoal, topics.SET_GOAL, self._on_set_goal),
         ]
-        if self.pub_command is not None:
-            self._entities.append(self.pub_command)
+        self._entities += [p for p in (self.pub_command, self.pub_decision) if p is not None]
         self._joint_index: dict[str, int] = {n: i for i, n in enumerate(cfg.joint_names)}
 
     def _destroy_entities(self) -> None:
@@ -500,6 +503,7 @@ class PlannerNode(Node):
     def _step(self) -> None:
         cfg = self.config
         t_start = time.perf_counter()
+        self._cycle_stamp = self.get_clock().now().to_msg()
         self._ingest_inputs(self.q)
         self._ingest_ms = (time.perf_counter() - t_start) * 1e3
         if self.q is None or time.monotonic() - self.q_stamp > cfg.stale_joint_state_timeout_s:
@@ -530,13 +534,20 @@ class PlannerNode(Node):
         values = {"q": q_model, "goal": self.goal, "goal_q": goal_q}
         if self._obstacle_slots:  # an obstacle-conditioned student: the encoding training used
             values["obstacles"] = encode_obstacles(self.obstacles, q, self._obstacle_slots)
-        decision = self.planner.plan(Context(values=values, obstacles=self.obstacles))
+        ctx = Context(values=values, obstacles=self.obstacles)
+        decision = self.planner.plan(ctx)
         ms = decision.timing["total_ms"]
         self.last_latency_ms = ms
         self.latency.add(ms)
         self.best_score = float(decision.scores[decision.best_index]) if decision.feasible else -math.inf
         self._act_on(decision, arm, t_start)
-        self._maybe_publish_markers(decision)  # after the command: RViz never delays the arm
+        # after the command: debugging output never delays the arm
+        if self.pub_decision is not None:
+            msg = fill_decision(PlannerDecision(), decision, ctx, self.cycles, self.planner.manifest.onnx_sha256,
+                                self.model_id, *self._decision_configs)
+            msg.header.stamp, msg.header.frame_id = self._cycle_stamp, self.config.base_frame
+            self.pub_decision.publish(msg)
+        self._maybe_publish_markers(decision)
 
     def _act_on(self, decision: Decision, arm: ArmState, t_start: float) -> None:
         """The decision to the controller; a late one is replaced by the previous plan's next step."""

@@ -87,6 +87,9 @@ class NodeConfig(BaseModel):
         "settle_speed_mps for this long, s.")
     settle_speed_mps: float = Field(0.01, gt=0.0, le=0.5, description="End-effector speed counted as at rest, m/s.")
     marker_rate_hz: float = Field(2.0, ge=0.0, le=20.0, description="Candidate MarkerArray rate for RViz, Hz (0 = off).")
+    publish_decisions: bool = Field(
+        True, description="Publish every decision with its inputs on /dnk/decision (dnk_msgs/PlannerDecision, "
+        "about 2 kB each) so a recorded bag can be replayed bit for bit by dnk-replay.")
 
     @model_validator(mode="after")
     def _deadline_default(self) -> "NodeConfig":

@@ -14,8 +14,9 @@ SET_GOAL = "/dnk/set_goal"
 CANDIDATES = "/dnk/candidates"
 DIAGNOSTICS = "/diagnostics"
 SIM_CONTACTS = "/sim_gen3/contacts"  # dnk_msgs/ArmContacts from the MuJoCo sim
+DECISION = "/dnk/decision"  # dnk_msgs/PlannerDecision: each decision with its inputs (dnk-replay)
 
 # What a planner run needs for offline analysis and replay.
-RECORD_DEFAULT = [JOINT_STATES, TARGET_POSE, STATUS, OBSTACLES, GOAL_POSE]
+RECORD_DEFAULT = [JOINT_STATES, TARGET_POSE, STATUS, OBSTACLES, GOAL_POSE, DECISION]
 # What the planner subscribes to: replaying these re-runs the planner on recorded inputs.
 PLANNER_INPUTS = [JOINT_STATES, OBSTACLES, GOAL_POSE]
