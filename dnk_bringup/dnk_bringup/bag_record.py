@@ -13,6 +13,7 @@ queues and close the bag (MCAP footer + metadata.yaml) so nothing received is lo
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -165,8 +166,16 @@ class BagRecorder(Node):
             writer, self.writer = self.writer, None
         if writer is not None:
             writer.close()
+            _set_ros_distro(self.path / "metadata.yaml")
             total = sum(self.counts.values())
             self.get_logger().info(f"closed {self.path}: {total} messages {self.counts}")
+
+
+def _set_ros_distro(metadata: Path) -> None:
+    """metadata.yaml names the ROS distro as `ros2 bag record` does (rosbags writes 'rosbags')."""
+    distro = os.environ.get("ROS_DISTRO") or "jazzy"
+    text = metadata.read_text()
+    metadata.write_text(text.replace("ros_distro: rosbags", f"ros_distro: {distro}", 1))
 
 
 def main(args: list[str] | None = None) -> int:

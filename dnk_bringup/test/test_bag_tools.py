@@ -3,6 +3,7 @@ SIGINT, read the MCAP bag back with rosbags, replay it into another process."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -78,6 +79,7 @@ def test_record_then_read_back_and_replay(recorded_bag, spawn, probe) -> None:
     bag, sent = recorded_bag
     info = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
     assert info["version"] == 9 and info["storage_identifier"] == "mcap"
+    assert info["ros_distro"] == (os.environ.get("ROS_DISTRO") or "jazzy")  # as ros2 bag writes it
     assert info["message_count"] == sum(len(v) for v in sent.values())
     by_topic = {t["topic_metadata"]["name"]: t for t in info["topics_with_message_count"]}
     assert {t: by_topic[t]["message_count"] for t in sent} == {t: len(v) for t, v in sent.items()}
