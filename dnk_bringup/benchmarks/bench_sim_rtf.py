@@ -19,7 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("ROS_DOMAIN_ID", str((os.getpid() + int(time.time())) % 100 + 1))
+from dnk_planner.ros.domain import default_domain_id  # noqa: E402 - before any ROS import
+
+default_domain_id()
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 import numpy as np  # noqa: E402

@@ -21,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("ROS_DOMAIN_ID", str((os.getpid() + int(time.time())) % 100 + 1))
+from dnk_planner.ros.domain import default_domain_id  # noqa: E402 - before any ROS import
+
+default_domain_id()
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 from dnk_msgs.msg import ObstacleArray, PlannerStatus  # noqa: E402

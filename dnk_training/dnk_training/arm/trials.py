@@ -13,7 +13,6 @@ decision latency, deadline misses and cycles spent holding.
 from __future__ import annotations
 
 import math
-import os
 import subprocess
 import sys
 import time
@@ -222,4 +221,6 @@ def _positions(msg) -> np.ndarray:
 
 def domain_id() -> str:
     """A ROS_DOMAIN_ID for this run (parallel runs must not cross) unless the caller set one."""
-    return os.environ.setdefault("ROS_DOMAIN_ID", str((os.getpid() + int(time.time())) % 100 + 1))
+    from dnk_planner.ros.domain import default_domain_id
+
+    return default_domain_id()
