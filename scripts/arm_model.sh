@@ -2,10 +2,13 @@
 # The robot's model from scratch (`make arm-model`): demos -> teacher -> DDIM pairs -> FDK and KDM
 # students -> ONNX (+ the teacher's sampler) -> fidelity report -> dnk_bringup/models/.
 # Every stage resumes: rerun after an interruption and finished stages are skipped.
-# Scale: ARM_TEACHER_STEPS, ARM_PAIRS, ARM_STUDENT_STEPS (defaults: what the shipped model used).
+# Scale: ARM_DEMO_PRESET (config/arm_demos.yaml: small | multi | paper), ARM_TEACHER_STEPS, ARM_PAIRS,
+# ARM_STUDENT_STEPS (defaults: what the shipped model used). ARM_SHIP=0 builds and reports without
+# replacing dnk_bringup/models (to compare a candidate model first).
 set -euo pipefail
 # shellcheck source=scripts/prepare.sh
 . "$(dirname "${BASH_SOURCE[0]}")/prepare.sh"
+DEMO_PRESET="${ARM_DEMO_PRESET:-small}"
 DEMOS="${ARM_DEMOS:-datasets/arm_demos}"
 ART="${ARM_ARTIFACTS:-artifacts/arm}"
 TEACHER_STEPS="${ARM_TEACHER_STEPS:-12000}"
@@ -16,7 +19,7 @@ THREADS="${ARM_THREADS:-2}"
 MODELS="dnk_bringup/models"
 
 echo "arm-model: demonstrations -> $DEMOS"
-dnk-train gen-arm-demos --preset small --out "$DEMOS"
+dnk-train gen-arm-demos --preset "$DEMO_PRESET" --out "$DEMOS"
 
 if [ ! -f "$ART/teacher.json" ]; then
   resume=()
@@ -43,8 +46,13 @@ done
 
 echo "arm-model: ONNX export (parity-gated) and fidelity report"
 dnk-train export --models fdk kdm --teacher-model --artifacts "$ART" --preset small --threads "$THREADS"
-dnk-train distill-report --models fdk kdm --artifacts "$ART" --preset small --threads 1 --out reports/arm_distill
+REPORT="${ARM_REPORT:-reports/arm_distill}"
+dnk-train distill-report --models fdk kdm --artifacts "$ART" --preset small --threads 1 --out "$REPORT"
 
+if [ "${ARM_SHIP:-1}" = 0 ]; then
+  echo "arm-model: ARM_SHIP=0: models left in $ART/students, report in $REPORT"
+  exit 0
+fi
 mkdir -p "$MODELS"
 for pair in "fdk:arm-student" "teacher:arm-teacher"; do
   src="${pair%%:*}" dst="${pair##*:}"
