@@ -8,7 +8,7 @@ import numpy as np
 
 from dnk_planner.core.kinematics import HOME_POSITIONS, unwrap_near, wrap_to_pi
 from dnk_planner.core.manifest import read_manifest
-from dnk_planner.ros.node import joint_chart_center
+from dnk_planner.core.arm_context import joint_chart_center
 
 
 def test_the_chart_is_the_q_columns_training_mean(arm_model: Path, tmp_path: Path) -> None:

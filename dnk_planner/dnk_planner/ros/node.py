@@ -32,13 +32,12 @@ from dnk_msgs.msg import ObstacleArray, PlannerDecision, PlannerStatus
 from dnk_msgs.srv import SetGoal
 from dnk_planner.ros import topics
 from dnk_planner.ros.controller_bridge import ArmState, ControllerBridge, pose_stamped
-from dnk_planner.core import GENERATOR_ROLES, Context, Decision, Planner
+from dnk_planner.core import GENERATOR_ROLES, Decision, Planner
+from dnk_planner.core.arm_context import ArmContext
 from dnk_planner.core.arm_geometry import arm_clearance, arm_planes, arm_points
 from dnk_planner.core.geometry import ObstacleSet, matrix_to_quat, quat_to_matrix
-from dnk_planner.core.kinematics import (JOINT_LOWER, JOINT_UPPER, SHOULDER_POSITION, forward_kinematics, solve_ik,
-                                         unwrap_near)
-from dnk_planner.core.manifest import ModelContractError, ModelManifest, load_model
-from dnk_planner.core.obstacle_encoding import NUM_FEATURES, encode_obstacles, slots_of
+from dnk_planner.core.kinematics import JOINT_LOWER, JOINT_UPPER, SHOULDER_POSITION, forward_kinematics, solve_ik
+from dnk_planner.core.manifest import ModelContractError, load_model
 from dnk_planner.core.selectors import GeometricSelector
 from dnk_planner.ros.decisions import fill_decision
 from dnk_planner.ros.inputs import InputError, joint_positions, obstacle_count, obstacles_from_msg, stamp_age
@@ -106,8 +105,7 @@ class PlannerNode(Node):
         self.config: NodeConfig | None = None
         self.planner: Planner | None = None
         self.bridge: ControllerBridge | None = None
-        self._obstacle_slots = 0                       # of the loaded model (configure)
-        self._q_center: np.ndarray | None = None       # its joint chart (joint_chart_center)
+        self._arm_context: ArmContext | None = None    # the loaded model's context builder (configure)
         self._timer = None
         self._entities: list = []
         self._reset_runtime_state()
@@ -143,8 +141,7 @@ class PlannerNode(Node):
                     "the arm planner needs task='arm', role='student' (or the exported 'teacher')")
             # rows are the model's period apart, whatever the control rate: scored and sampled so
             self.plan_dt = student.manifest.row_period_s or cfg.period_s
-            self._obstacle_slots = obstacle_slots(student.manifest)
-            self._q_center = joint_chart_center(student.manifest)
+            self._arm_context = ArmContext(student.manifest)
             self.planner = Planner(student, GeometricSelector(cfg.score_config(self.plan_dt)), cfg.planner_config())
         except (ModelContractError, ValueError, OSError) as err:
             self.get_logger().error(f"configure failed: {err}")
@@ -526,15 +523,7 @@ class PlannerNode(Node):
             self._send_hold(self._goal_blocked, PlannerStatus.GOAL_UNREACHABLE)
             return
 
-        # The measurement (continuous joints reported wrapped to [-pi, pi]) in the model's chart: the
-        # 2 pi window around its training mean (joint_3 of a Home-centred model lives near pi, where
-        # the wrap would flip it to -pi); goal_q next to it, so a wrap never becomes a full-turn plan.
-        q_model = q if self._q_center is None else unwrap_near(q, self._q_center)
-        goal_q = unwrap_near(self.goal_q, q_model)
-        values = {"q": q_model, "goal": self.goal, "goal_q": goal_q}
-        if self._obstacle_slots:  # an obstacle-conditioned student: the encoding training used
-            values["obstacles"] = encode_obstacles(self.obstacles, q, self._obstacle_slots)
-        ctx = Context(values=values, obstacles=self.obstacles)
+        ctx = self._arm_context.build(q, self.goal, self.goal_q, self.obstacles)
         decision = self.planner.plan(ctx)
         ms = decision.timing["total_ms"]
         self.last_latency_ms = ms
@@ -686,31 +675,6 @@ class PlannerNode(Node):
         self._last_markers = now
         self.pub_markers.publish(candidate_markers(decision, self.config.base_frame,
                                                    self.get_clock().now().to_msg()))
-
-
-def joint_chart_center(manifest: ModelManifest) -> np.ndarray | None:
-    """The normalizer mean of the column the context key `q` fixes (None without one): measured joint
-    angles are unwrapped next to it, into the chart the model was trained in."""
-    entry = next((f for f in manifest.fixed if f.source == "q"), None)
-    if entry is None or manifest.column_dim(entry.column) != len(JOINT_LOWER):
-        return None
-    return np.asarray(manifest.normalizer.mean, dtype=np.float64)[manifest.column_slices[entry.column]]
-
-
-def obstacle_slots(manifest: ModelManifest) -> int:
-    """Obstacle slots the student is conditioned on (its fixed column sourced `obstacles`), 0 if none."""
-    entry = next((f for f in manifest.fixed if f.source == "obstacles"), None)
-    if entry is None:
-        return 0
-    dim = manifest.column_dim(entry.column)
-    try:
-        if entry.rows != "all":
-            raise ValueError(f"rows is {entry.rows!r}, not 'all'")
-        return slots_of(dim)
-    except ValueError as err:
-        raise ModelContractError("fixed", f"column {entry.column!r} (dim {dim}) is sourced from 'obstacles' but is not "
-                                 f"slots x {NUM_FEATURES} features on every row ({err})",
-                                 "export the student with dnk_planner.core.obstacle_encoding's layout") from err
 
 
 def plan_point(plan: np.ndarray, row: float) -> np.ndarray:

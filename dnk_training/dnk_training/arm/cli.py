@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from ..subcommands import Handler, Subcommands, add_set_arg, parse_overrides
 
@@ -51,9 +52,6 @@ def _arm_trials(p: argparse.ArgumentParser) -> Handler:
     def run(args: argparse.Namespace) -> int:
         import shlex
         import sys
-        from pathlib import Path
-
-        from dnk_planner.testing.models import build_arm_primitive_model
 
         from .config import load_demo_config
         from .table2 import run_table
@@ -71,16 +69,7 @@ def _arm_trials(p: argparse.ArgumentParser) -> Handler:
             extra = dict(o.split("=", 1) for o in options if "=" in o)
             if set(extra) - {"trials", "timeout"} or len(extra) != len(options):
                 raise ValueError(f"--policy {spec!r}: options are trials=N and timeout=S, comma-separated")
-            if model == "analytic":
-                path = out / "models" / "arm-primitives.onnx"
-                build_arm_primitive_model(path, horizon=32)
-            elif model == "shipped":
-                from dnk_bringup.paths import model_file
-
-                path = model_file(f"arm-{name}.onnx")
-            else:
-                path = Path(model)
-            policies.append(Policy(name, path, int(extra["trials"]) if "trials" in extra else None,
+            policies.append(Policy(name, resolve_model(model, name, out), int(extra["trials"]) if "trials" in extra else None,
                                    float(extra["timeout"]) if "timeout" in extra else None))
         sim = [f"description_path:={Path(args.description).resolve()}"] if args.description else []
         given = sys.argv[2:] if sys.argv[1:2] == ["arm-trials"] else []
@@ -89,6 +78,54 @@ def _arm_trials(p: argparse.ArgumentParser) -> Handler:
                            seed=TRIAL_SEED if args.seed is None else args.seed, command=command, resume=args.resume,
                            controller_mode=args.controller_mode)
         print(json.dumps(report["table"], indent=1))
+        return 0
+
+    return run
+
+
+def resolve_model(model: str, name: str, out: Path) -> Path:
+    """A model argument: a path, 'analytic' (the hand-written primitives model, written under
+    out/models) or 'shipped' (dnk_bringup/models/arm-<name>.onnx)."""
+    if model == "analytic":
+        from dnk_planner.testing.models import build_arm_primitive_model
+
+        path = out / "models" / "arm-primitives.onnx"
+        build_arm_primitive_model(path, horizon=32)
+        return path
+    if model == "shipped":
+        from dnk_bringup.paths import model_file
+
+        return model_file(f"arm-{name}.onnx")
+    return Path(model)
+
+
+@COMMANDS.add("arm-start", "screen arm models offline: one decision at the start of each unseen scene (feasible "
+              "candidate or not, candidate spread), through the planner core with the node's settings")
+def _arm_start(p: argparse.ArgumentParser) -> Handler:
+    p.add_argument("--model", action="append", required=True, metavar="MODEL",
+                   help="a .onnx, 'analytic', or 'shipped' (the shipped student); repeat to compare")
+    p.add_argument("--scenes", type=int, default=100, help="unseen scenes (the Table II stream, first N)")
+    p.add_argument("--temperature", type=float, action="append", default=None,
+                   help="prior temperature (repeat to sweep; default: the node's)")
+    p.add_argument("--out", default="results/arm_start", help="folder for start.json")
+
+    def run(args: argparse.Namespace) -> int:
+        from .config import load_demo_config
+        from .offline import start_decisions
+        from .trials import trial_scenes
+
+        out = Path(args.out)
+        scenes = trial_scenes(load_demo_config("small"), args.scenes)
+        rows = []
+        for model in args.model:
+            for temperature in args.temperature or [None]:
+                r = start_decisions(resolve_model(model, "student", out), scenes, temperature)
+                rows.append(r)
+                print(f"{r['model_id']} (T {r['temperature']}): feasible at the start of {r['feasible_at_start']}/"
+                      f"{r['scenes']} scenes, candidate spread {r['candidate_spread_mm_median']:.1f} mm (median), "
+                      f"{r['decision_ms_median']:.2f} ms per decision")
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "start.json").write_text(json.dumps(rows, indent=1) + "\n")
         return 0
 
     return run
