@@ -25,8 +25,8 @@ def test_trial_scenes_are_seeded_and_not_the_training_scenes() -> None:
     a, b = trial_scenes(cfg, 3), trial_scenes(cfg, 3)
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x.q_start, y.q_start)
-    demo = solve_scene(cfg, 0)
-    train_start = demo.scene.q_start if demo is not None else None
+    solved = solve_scene(cfg, 0)
+    train_start = solved[0].scene.q_start if solved else None
     assert train_start is None or not any(np.allclose(s.q_start, train_start) for s in a)
     assert all(np.all(arm_clearance(np.stack([s.q_start, s.goal_q]), s.obstacles) >= cfg.margin_m) for s in a)
 

@@ -22,6 +22,7 @@ from collections import Counter
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point, PoseStamped
+from rclpy.duration import Duration as RclpyDuration
 from rclpy.lifecycle import Node, State, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
@@ -53,6 +54,7 @@ FAULT_KINDS = (
     "goals.blocked", "goals.rate", "parameters.refused",
 )
 GOAL_BURST = 5  # SetGoal requests accepted back to back before max_goal_rate_hz applies
+STOP_ACK_TIMEOUT_S = 0.5  # how long a stop waits for the controller to acknowledge the stop command
 
 
 class LatencyStats:
@@ -191,6 +193,10 @@ class PlannerNode(Node):
         self._stop_watchdog()
         if self._entities:
             self._send_hold(why)
+            # before the publisher (or the process) goes away: a reliable controller subscription has the
+            # stop command, not only our send queue (bounded: a vanished subscriber must not hang a stop)
+            if self.pub_command is not None:
+                self.pub_command.wait_for_all_acked(RclpyDuration(seconds=STOP_ACK_TIMEOUT_S))
 
     # ------------------------------------------------------------------ watchdog
     def _start_watchdog(self) -> None:
