@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from rosbags.rosbag2 import Reader, ReaderError
@@ -37,14 +37,11 @@ class BagScan:
     error: str | None = None
     salvaged: bool = False            # read by scanning records (the bag did not open normally)
     skipped_chunks: int = 0
-    _read: bool = field(default=False, repr=False)
 
     def messages(self) -> Iterator[BagMessage]:
-        try:
-            reader = Reader(self.path)
-            reader.open()
-        except (ReaderError, FileNotFoundError, OSError, ValueError, KeyError) as exc:
-            yield from self._scan(f"{type(exc).__name__}: {exc}")
+        reader, why = open_reader(self.path)
+        if reader is None:
+            yield from self._scan(why)
             return
         try:
             conns = [c for c in reader.connections if self.topics is None or c.topic in self.topics]
@@ -74,6 +71,16 @@ class BagScan:
         self.error = (f"{self.path}: damaged bag ({opened}); read its records directly"
                       + (f": {'; '.join(problems)}" if problems else "")
                       + (f"; {self.skipped_chunks} corrupt chunk(s) skipped" if self.skipped_chunks else ""))
+
+
+def open_reader(path: Path) -> tuple[Reader | None, str]:
+    """An opened rosbags Reader, or None and why the bag does not open normally (then scan it)."""
+    try:
+        reader = Reader(path)
+        reader.open()
+        return reader, ""
+    except (ReaderError, FileNotFoundError, OSError, ValueError, KeyError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 def read_bag(path: str | Path, topics: list[str] | None = None) -> tuple[list[BagMessage], BagScan]:

@@ -28,10 +28,10 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from rclpy.utilities import remove_ros_args
 from rosbags.interfaces import QosDurability
-from rosbags.rosbag2 import Reader, ReaderError
+from rosbags.rosbag2 import ReaderError
 from rosgraph_msgs.msg import Clock
 
-from dnk_bringup.bag_read import read_bag
+from dnk_bringup.bag_read import open_reader, read_bag
 from dnk_bringup.msg_types import UnknownMessageType, import_message
 
 
@@ -135,11 +135,8 @@ class _Source:
 
     def __init__(self, bag: Path) -> None:
         self.bag, self.error, self.salvaged = bag, None, None
-        try:
-            self.reader = Reader(bag)
-            self.reader.open()
-        except (ReaderError, FileNotFoundError, OSError, ValueError, KeyError):
-            self.reader = None
+        self.reader, _ = open_reader(bag)
+        if self.reader is None:
             messages, scan = read_bag(bag)
             if not messages:
                 raise ValueError(scan.error or "no messages") from None

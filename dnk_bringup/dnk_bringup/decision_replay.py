@@ -25,7 +25,7 @@ import numpy as np
 
 from dnk_bringup.bag_read import read_bag
 from dnk_bringup.msg_types import UnknownMessageType, ensure_registered, make_typestore
-from dnk_planner.core import Planner
+from dnk_planner.core import Decision, Planner
 from dnk_planner.core.manifest import ModelContractError, load_model
 from dnk_planner.core.selectors import GeometricSelector
 from dnk_planner.ros.decisions import RecordedDecision, read_decision
@@ -70,7 +70,6 @@ class Replayed:
     best_index: int
     scores: np.ndarray
     action: np.ndarray
-    candidates: np.ndarray
     total_ms: float
 
     @property
@@ -97,13 +96,18 @@ class DecisionReplayer:
         self._planner: Planner | None = None
         self._key: tuple[str, str] | None = None
 
-    def replay(self, rec: RecordedDecision) -> Replayed:
+    def plan(self, rec: RecordedDecision) -> Decision:
+        """The recorded decision's inputs through the core again (its settings, its prior noise)."""
         key = (rec.planner_config.model_dump_json(), rec.score_config.model_dump_json())
         if key != self._key:
             self._planner = Planner(self.model, GeometricSelector(rec.score_config), rec.planner_config)
             self._key = key
-        d = self._planner.plan(rec.context, generator_state=rec.generator_state)
-        return Replayed(rec, d.best_index, d.scores, d.action.astype(np.float32), d.candidates, d.timing["total_ms"])
+        return self._planner.plan(rec.context, generator_state=rec.generator_state)
+
+    def replay(self, rec: RecordedDecision) -> Replayed:
+        """The outcome only: a long bag must not hold every decision's 64 candidates in memory."""
+        d = self.plan(rec)
+        return Replayed(rec, d.best_index, d.scores, d.action.astype(np.float32), d.timing["total_ms"])
 
 
 def _stats(ms: list[float]) -> dict:
@@ -115,7 +119,8 @@ def _stats(ms: list[float]) -> dict:
 
 
 def replay_bag(bag: Path, model: Path | None = None, search: list[Path] = (), provider: str = "cpu"):
-    """(report dict, replayed decisions). ValueError for a bag or model that cannot be replayed at all."""
+    """(report dict, replayed decisions, the replayer). ValueError for a bag or model that cannot be
+    replayed at all."""
     from dnk_bringup.paths import SOURCE_DIR, model_file
 
     messages, scan = read_bag(bag, [DECISION])
@@ -132,7 +137,6 @@ def replay_bag(bag: Path, model: Path | None = None, search: list[Path] = (), pr
                          + (f" ({scan.error})" if scan.error else "; record with the planner's publish_decisions"
                             " on (the default) and /dnk/decision in the recorder's topics"))
     first = recorded[0]
-    same_model = model is None
     if model is None:
         try:
             shipped = [model_file("arm-student.onnx").parent]
@@ -143,9 +147,10 @@ def replay_bag(bag: Path, model: Path | None = None, search: list[Path] = (), pr
             raise ValueError(f"the bag's model {first.model_id} (sha256 {first.model_sha256[:12]}…) is not in "
                              f"{[str(f) for f in [*search, *shipped]]}. Fix: pass --model PATH or --search FOLDER")
     replayer = DecisionReplayer(model, provider)
-    same_model = same_model or replayer.model.manifest.onnx_sha256 == first.model_sha256
+    same_model = replayer.model.manifest.onnx_sha256 == first.model_sha256
     replayed = [replayer.replay(r) for r in recorded]
     changed = [r for r in replayed if not r.identical]
+    action_diff = [float(np.abs(r.action - r.recorded.action).max()) for r in replayed]
     report = {
         "bag": str(bag), "model": str(model), "model_sha256": replayer.model.manifest.onnx_sha256,
         "recorded_model": first.model_id, "recorded_model_sha256": first.model_sha256, "same_model": same_model,
@@ -153,16 +158,16 @@ def replay_bag(bag: Path, model: Path | None = None, search: list[Path] = (), pr
         "identical": len(replayed) - len(changed), "changed": len(changed),
         "best_index_changed": sum(r.best_index != r.recorded.best_index for r in replayed),
         "feasibility_changed": sum((r.best_index >= 0) != (r.recorded.best_index >= 0) for r in replayed),
-        "action_max_abs_diff": max((r.diff()["action_max_abs_diff"] for r in replayed), default=0.0),
+        "action_max_abs_diff": max(action_diff, default=0.0),
         "diffs": [r.diff() for r in changed[:200]],
         "latency_ms": {"replayed": _stats([r.total_ms for r in replayed]),
                        "recorded": _stats([r.recorded.timing.get("total_ms", np.nan) for r in replayed])},
         "bag_error": scan.error, "salvaged": scan.salvaged,
     }
-    return report, replayed
+    return report, replayed, replayer
 
 
-def plot_episode(replayed: list[Replayed], path: Path) -> None:
+def plot_episode(replayed: list[Replayed], replayer: DecisionReplayer, path: Path) -> None:
     """Top view (x-y, base_link) of the replayed episode: the arm's end-effector path, the obstacles,
     and at one decision (the first with a rejected candidate, else the middle) the chosen and rejected plans."""
     import matplotlib
@@ -175,6 +180,7 @@ def plot_episode(replayed: list[Replayed], path: Path) -> None:
 
     ee = forward_kinematics(np.array([r.recorded.context.values["q"] for r in replayed]))[:, :3, 3]
     pick = next((r for r in replayed if np.isinf(r.scores).any() and r.best_index >= 0), replayed[len(replayed) // 2])
+    candidates = replayer.plan(pick.recorded).candidates  # bit-identical to the replay: planned again, not kept
     fig, ax = plt.subplots(figsize=(6.5, 6))
     obs = pick.recorded.context.obstacles
     for c, rad, name in zip(obs.sphere_centers, obs.sphere_radii, obs.sphere_ids):
@@ -186,13 +192,13 @@ def plot_episode(replayed: list[Replayed], path: Path) -> None:
         corners = np.array([[sx, sy, 0.0] for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1))]) * half
         ax.add_patch(Polygon((corners @ rot.T + c)[:, :2], color="tab:red", alpha=0.25))
         ax.annotate(name, c[:2], fontsize=7)
-    for k, cand in enumerate(pick.candidates):
+    for k, cand in enumerate(candidates):
         path_k = forward_kinematics(cand[:, :7].astype(np.float64))[:, :3, 3]
         rejected = not np.isfinite(pick.scores[k])
         ax.plot(path_k[:, 0], path_k[:, 1], color="0.6" if rejected else "tab:blue", lw=0.6,
                 alpha=0.5, ls=":" if rejected else "-")
     if pick.best_index >= 0:
-        best = forward_kinematics(pick.candidates[pick.best_index][:, :7].astype(np.float64))[:, :3, 3]
+        best = forward_kinematics(candidates[pick.best_index][:, :7].astype(np.float64))[:, :3, 3]
         ax.plot(best[:, 0], best[:, 1], color="tab:green", lw=2.0, label=f"chosen at cycle {pick.recorded.cycle}")
     ax.plot(ee[:, 0], ee[:, 1], color="k", lw=1.5, label="end effector (recorded contexts)")
     goal = pick.recorded.context.values.get("goal")
@@ -213,7 +219,7 @@ def plot_episode(replayed: list[Replayed], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        report, replayed = replay_bag(args.bag, args.model, args.search, args.provider)
+        report, replayed, replayer = replay_bag(args.bag, args.model, args.search, args.provider)
     except (ValueError, ModelContractError, UnknownMessageType, OSError) as exc:
         print(f"dnk-replay: {exc}", file=sys.stderr)
         return 2
@@ -228,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "replay.json").write_text(json.dumps(report, indent=1) + "\n")
     if args.plot:
-        plot_episode(replayed, args.plot)
+        plot_episode(replayed, replayer, args.plot)
     if report["bag_error"]:
         print(f"dnk-replay: {report['bag_error']}", file=sys.stderr)
         return 2

@@ -66,7 +66,7 @@ def check_path(rows: np.ndarray, obstacles: ObstacleSet, margin: float, dt: floa
 class Demo:
     scene: Scene
     q: np.ndarray        # (T, 7) at dt, q[0] = start, q[-1] = goal_q
-    seconds: float       # planning time (the scene's, shared among its solutions)
+    seconds: float       # planning time: its share of the scene's (a shard's sum is its CPU time)
 
 
 def solve_scene(cfg: DemoConfig, index: int) -> list[Demo]:
