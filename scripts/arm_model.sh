@@ -2,7 +2,8 @@
 # The robot's model from scratch (`make arm-model`): demos -> teacher -> DDIM pairs -> FDK and KDM
 # students -> ONNX (+ the teacher's sampler) -> fidelity report -> dnk_bringup/models/.
 # Every stage resumes: rerun after an interruption and finished stages are skipped.
-# Scale: ARM_DEMO_PRESET (config/arm_demos.yaml: small | multi | paper), ARM_TEACHER_STEPS, ARM_PAIRS,
+# Scale: ARM_DEMO_PRESET (config/arm_demos.yaml: small | multi | paper), ARM_DEMO_SCENES (overrides the
+# preset's scene count), ARM_TEACHER_STEPS, ARM_PAIRS,
 # ARM_STUDENT_STEPS (defaults: what the shipped model used). ARM_SHIP=0 builds and reports without
 # replacing dnk_bringup/models (to compare a candidate model first).
 set -euo pipefail
@@ -19,7 +20,9 @@ THREADS="${ARM_THREADS:-2}"
 MODELS="dnk_bringup/models"
 
 echo "arm-model: demonstrations -> $DEMOS"
-dnk-train gen-arm-demos --preset "$DEMO_PRESET" --out "$DEMOS"
+demo_set=()
+[ -n "${ARM_DEMO_SCENES:-}" ] && demo_set=(--set "scenes=$ARM_DEMO_SCENES")
+dnk-train gen-arm-demos --preset "$DEMO_PRESET" --out "$DEMOS" "${demo_set[@]}"
 
 if [ ! -f "$ART/teacher.json" ]; then
   resume=()

@@ -3,7 +3,8 @@
 For machines with rclpy but no rosbag2 (pip-installed ROS 2). On a full ROS 2 install use
 `ros2 bag record -s mcap <topics>` instead; the bags are the same format and both tools read
 each other's output. Messages are written as received (serialized CDR, no
-deserialization), stamped with their DDS reception time like rosbag2 does. The subscription QoS
+deserialization), with their DDS reception time as log time and the sender's time as publish time,
+and each channel's RIHS01 type hash, like rosbag2_storage_mcap writes them. The subscription QoS
 adapts to the publishers (reliable only if every publisher is), and topics are subscribed
 when a publisher appears, so the recorder can start first. SIGINT/SIGTERM drain the
 queues and close the bag (MCAP footer + metadata.yaml) so nothing received is lost.
@@ -28,8 +29,9 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from rosbags.interfaces import Connection, Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
-from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.rosbag2 import StoragePlugin
 
+from dnk_bringup.bag_write import BagWriter
 from dnk_bringup.msg_types import UnknownMessageType, ensure_registered, import_message, make_typestore
 from dnk_planner.ros.params import ParameterConfigError, declare_config
 from dnk_planner.ros.topics import RECORD_DEFAULT
@@ -92,7 +94,7 @@ class BagRecorder(Node):
                 f"parameter 'output': {self.path} exists already; rosbag2 bags are never appended to. "
                 "Fix: choose a new directory with -p output:=<new dir>")
         self.typestore = make_typestore()
-        self.writer = Writer(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
+        self.writer = BagWriter(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
         self.writer.open()
         self.counts: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -140,9 +142,10 @@ class BagRecorder(Node):
             depth=self.config.queue_depth,
             reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
             durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE)
+        msgdef, _ = self.typestore.generate_msgdef(msgtype, ros_version=2)
         with self._lock:
             connection = self.writer.add_connection(
-                name, msgtype, typestore=self.typestore,
+                name, msgtype, msgdef=msgdef, rihs01=self._type_hash(name, msgtype, publishers),
                 offered_qos_profiles=[offered_qos(p) for p in profiles])
             self._connections[name] = connection
             self.counts[name] = 0
@@ -150,14 +153,27 @@ class BagRecorder(Node):
             msg_class, name, lambda data, info, topic=name: self._on_message(topic, data, info), qos, raw=True)
         self.get_logger().info(f"subscribed to {name} [{msgtype}]")
 
+    def _type_hash(self, name: str, msgtype: str, publishers: list) -> str:
+        """The publishers' RIHS01 type hash as rosbag2 records it; the local definition's when no
+        publisher offers one. A publisher whose hash differs sends another definition of the type."""
+        local = self.typestore.hash_rihs01(msgtype)
+        offered = {str(p.topic_type_hash) for p in publishers} - {"INVALID"}
+        if len(offered) == 1 and offered != {local}:
+            self.get_logger().warning(
+                f"topic {name}: the publishers' {msgtype} has type hash {next(iter(offered))}, this machine's "
+                f"{local}; recorded with theirs, but the bag's schema is this machine's definition")
+        return next(iter(offered)) if len(offered) == 1 else local
+
     def _on_message(self, topic: str, data: bytes, info: dict) -> None:
-        # The DDS reception time, as rosbag2 records it: a busy executor taking several queued
-        # messages at once must not squash their timing.
+        # Log time = DDS reception time, publish time = the sender's source timestamp, as rosbag2
+        # records them: a busy executor taking several queued messages at once must not squash
+        # their timing.
         stamp_ns = info.get("received_timestamp") or self.get_clock().now().nanoseconds
+        sent_ns = info.get("source_timestamp") or None
         with self._lock:
             if self.writer is None:
                 return
-            self.writer.write(self._connections[topic], stamp_ns, data)
+            self.writer.write(self._connections[topic], stamp_ns, data, publish_time=sent_ns)
             self.counts[topic] += 1
 
     def close(self) -> None:

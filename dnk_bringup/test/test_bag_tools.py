@@ -88,6 +88,21 @@ def test_record_then_read_back_and_replay(recorded_bag, spawn, probe) -> None:
     assert by_topic["/dnk/obstacles"]["topic_metadata"]["type_description_hash"] == \
         generated["type_hashes"][0]["hash_string"]
 
+    # As rosbag2_storage_mcap writes them: every channel's topic_type_hash, and publish time =
+    # the sender's time, before the reception (log) time.
+    from mcap.reader import make_reader
+    with next(bag.glob("*.mcap")).open("rb") as stream:
+        reader = make_reader(stream)
+        summary = reader.get_summary()
+        for channel in summary.channels.values():
+            pkg, _, name = summary.schemas[channel.schema_id].name.split("/")
+            desc = json.loads((Path(get_package_share_directory(pkg)) / "msg" / f"{name}.json").read_text())
+            assert channel.metadata["topic_type_hash"] == desc["type_hashes"][0]["hash_string"], channel.topic
+            assert "offered_qos_profiles" in channel.metadata
+        delays = [m.log_time - m.publish_time for _, _, m in reader.iter_messages()]
+    assert len(delays) == info["message_count"]
+    assert all(0 < d < 5e9 for d in delays), (min(delays), max(delays))
+
     store = make_typestore()
     stored: dict[str, list] = {t: [] for t in sent}
     with Reader(bag) as reader:
