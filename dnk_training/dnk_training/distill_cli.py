@@ -314,6 +314,33 @@ def fidelity(pred: np.ndarray, target: np.ndarray, free: np.ndarray, act: slice,
     return {"traj_mse": float(err[:, free].mean()), "first_action_mse": float(err[:, act_row, act].mean())}
 
 
+def prior_sensitivity(pred: np.ndarray, target: np.ndarray, free: np.ndarray) -> dict[str, float]:
+    """How much of the teacher's dependence on the prior noise a student reproduces.
+
+    pred, target: [C, P, H, D], P priors of each of C contexts. The part of a target that moves
+    with the prior (target minus its context mean) is what makes a decision's candidates differ; a
+    student that regresses to the context mean has the same trajectory MSE budget but gives the
+    selector one path. prior_r2 = 1 - E||dev_pred - dev_target||^2 / E||dev_target||^2 over free
+    entries (1: the teacher's variation reproduced, 0: none, < 0: own variation)."""
+    dev_t = (target - target.mean(axis=1, keepdims=True))[..., free]
+    dev_p = (pred - pred.mean(axis=1, keepdims=True))[..., free]
+    return {"between_prior_var": float(dev_p.var(axis=1, ddof=1).mean()),
+            "prior_r2": float(1.0 - ((dev_p - dev_t) ** 2).sum() / (dev_t ** 2).sum())}
+
+
+def _prior_sweep(teacher, classifier, held_prior: np.ndarray, contexts: int, priors: int, temperature: float):
+    """priors conditioned priors for each of the first `contexts` held-out contexts and the
+    teacher's deterministic (DDIM) targets: [C, P, H, D] each."""
+    cond = teacher.conditioning.cond_from(torch.as_tensor(held_prior[:contexts]))
+    cond = {k: v.repeat_interleave(priors, dim=0) for k, v in cond.items()}
+    prior = teacher.make_prior(cond, temperature, torch.Generator().manual_seed(0))
+    gw = teacher.cfg.sampling.guidance_weight
+    target = torch.cat([teacher.sample(prior[i:i + 256], guidance_weight=gw, classifier=classifier, sampler="ddim")
+                        for i in range(0, len(prior), 256)])
+    shape = (contexts, priors, *prior.shape[1:])
+    return prior.numpy(), target.numpy().reshape(shape)
+
+
 def _timed(fn, runs: int, warmup: int) -> dict[str, float]:
     for _ in range(warmup):
         fn()
@@ -348,10 +375,20 @@ def cmd_report(args: argparse.Namespace) -> int:
         "threads": args.threads,
         "students": {},
     }
+    sweep_prior, sweep_target = _prior_sweep(teacher, classifier, prior, args.sweep_contexts, args.sweep_priors,
+                                             args.sweep_temperature)
+    report["prior_sweep"] = {"contexts": args.sweep_contexts, "priors": args.sweep_priors,
+                             "temperature": args.sweep_temperature, "sampler": "ddim",
+                             "teacher_between_prior_var": float(
+                                 (sweep_target - sweep_target.mean(axis=1, keepdims=True))[..., free].var(
+                                     axis=1, ddof=1).mean())}
     for name in args.models:
         onnx = load_model(paths.students / f"{name}.onnx", provider="cpu", threads=args.threads)
         pred = np.concatenate([onnx.run(prior=prior[i:i + 1024])["trajectory"] for i in range(0, len(prior), 1024)])
         entry = fidelity(pred, target, free, act, row)
+        sweep = np.concatenate([onnx.run(prior=sweep_prior[i:i + 1024])["trajectory"]
+                                for i in range(0, len(sweep_prior), 1024)])
+        entry["prior_sweep"] = prior_sensitivity(sweep.reshape(sweep_target.shape), sweep_target, free)
         entry["latency_b64"] = _timed(lambda: onnx.run(prior=batch), args.latency_runs, 20)
         student, meta = load_student(paths.run(name))
         entry["parameters"] = int(sum(p.numel() for p in student.parameters()))
@@ -487,4 +524,8 @@ def _report(p: argparse.ArgumentParser):
     p.add_argument("--out", default="results/distill", help="report directory (report.json, distill.png)")
     p.add_argument("--latency-runs", type=int, default=200, help="timed onnxruntime calls per student")
     p.add_argument("--teacher-runs", type=int, default=10, help="timed teacher samples")
+    p.add_argument("--sweep-contexts", type=int, default=32,
+                   help="held-out contexts of the prior sweep (how much of the teacher's prior dependence a student keeps)")
+    p.add_argument("--sweep-priors", type=int, default=16, help="priors per context of the prior sweep")
+    p.add_argument("--sweep-temperature", type=float, default=0.5, help="prior temperature of the sweep")
     return cmd_report

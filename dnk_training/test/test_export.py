@@ -159,11 +159,14 @@ def test_cli_pipeline_pairs_train_export_report(tmp_path):
     assert load_model(art / "selectors" / "critic.json", provider="cpu").manifest.role == "critic"
     assert load_model(art / "selectors" / "classifier.json", provider="cpu").manifest.role == "classifier"
     out = tmp_path / "report"
-    assert main(["distill-report", *a, "--out", str(out), "--latency-runs", "2", "--teacher-runs", "1"]) == 0
+    assert main(["distill-report", *a, "--out", str(out), "--latency-runs", "2", "--teacher-runs", "1",
+                 "--sweep-contexts", "3", "--sweep-priors", "4"]) == 0
     rep = json.loads((out / "report.json").read_text())
     assert set(rep["students"]) == {"fdk", "kdm", "kdmf", "cd", "ct"}
     assert rep["students"]["fdk"]["train_steps"] == 8
     assert all(np.isfinite(v["traj_mse"]) for v in rep["students"].values())
+    assert rep["prior_sweep"]["teacher_between_prior_var"] > 0  # DDIM targets move with the prior
+    assert all(np.isfinite(v["prior_sweep"]["prior_r2"]) for v in rep["students"].values())
     assert (out / "distill.png").stat().st_size > 0
 
 
@@ -238,3 +241,21 @@ def test_export_is_all_or_nothing(tmp_path, monkeypatch, capsys):
     assert main(["export", *a, "--models", "fdk", "kdm"]) == 0
     assert sorted(p.name for p in (art / "students").iterdir()) == [
         f"{m}{suffix}" for m in ("fdk", "kdm") for suffix in (".json", ".onnx", ".parity.npz")]
+
+
+def test_prior_sensitivity_tells_a_prior_following_student_from_a_mean_regressor():
+    """prior_r2 is 1 for a student that moves with the prior as the teacher does, 0 for one that
+    returns the context mean (same trajectory MSE budget, one path for the selector)."""
+    from dnk_training.distill_cli import prior_sensitivity
+
+    rng = np.random.default_rng(0)
+    target = rng.normal(size=(5, 8, 4, 3)) + rng.normal(size=(5, 1, 4, 3)) * 3.0  # context part + prior part
+    free = np.ones((4, 3), dtype=bool)
+    free[0] = False
+    exact = prior_sensitivity(target, target, free)
+    assert exact["prior_r2"] == 1.0 and exact["between_prior_var"] > 0.5
+    mean = np.broadcast_to(target.mean(axis=1, keepdims=True), target.shape)
+    collapsed = prior_sensitivity(mean, target, free)
+    assert collapsed["prior_r2"] == 0.0 and collapsed["between_prior_var"] == 0.0
+    half = prior_sensitivity(mean + 0.5 * (target - mean), target, free)
+    assert abs(half["prior_r2"] - 0.75) < 1e-9
