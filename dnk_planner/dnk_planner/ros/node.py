@@ -506,7 +506,8 @@ class PlannerNode(Node):
     def _step(self) -> None:
         cfg = self.config
         t_start = time.perf_counter()
-        self._cycle_stamp = self.get_clock().now().to_msg()
+        # the decision's stamp is the time its inputs were read; taken only when decisions are published
+        self._cycle_stamp = self.get_clock().now().to_msg() if self.pub_decision is not None else None
         self._ingest_inputs(self.q)
         self._ingest_ms = (time.perf_counter() - t_start) * 1e3
         if self.q is None or time.monotonic() - self.q_stamp > cfg.stale_joint_state_timeout_s:
