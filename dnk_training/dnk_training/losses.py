@@ -6,6 +6,8 @@ weights of eq. (19) can weight samples; regularizers (17), (18) are scalars and 
 from __future__ import annotations
 
 import torch
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -23,6 +25,10 @@ class LossConfig(BaseModel):
     w_first: float = Field(10.0, gt=0, description="w_0 of (16): weight of the executed first action")
     w_rest: float = Field(1.0, gt=0, description="w_h of (16) for h >= 1")
     rho: float = Field(1.0, gt=0, description="modal-gain bound of (17), dimensionless")
+    entries: Literal["all", "free"] = Field(
+        "all", description="what L_rec and L_pred average over: every entry of the tensor (all), or only the "
+        "entries the student predicts (free: fixed context entries re-imposed first, so the autoencoder does not "
+        "spend its code on known context and the loss is not diluted by it; the arm's tensor is 91 % context)")
     w_min: float = Field(0.5, ge=0, description="quality weight of the lowest-scored pair")
     w_max: float = Field(1.5, ge=0, description="quality weight of the highest-scored pair")
 

@@ -3,6 +3,7 @@
 Toy teacher: data x0 ~ N(mu, s^2) entrywise, so the exact denoiser E[x0 | x_n] is linear and the
 teacher (deterministic DDIM on a cosine grid, fixed entries re-imposed) is known in closed form.
 """
+import pytest
 import torch
 
 from dnk_training.configs import TrainConfig
@@ -111,3 +112,29 @@ def test_consistency_boundary_is_identity_at_step_zero():
 
     y = m.f(m.net, x, ABAR[torch.zeros(4, dtype=torch.long)], step_embedding(torch.zeros(4), 32))
     assert torch.allclose(y, x)
+
+
+@pytest.mark.parametrize("make", [
+    lambda loss: FDKStudent(LAYOUT, H, FDKConfig(**SHARED, loss=loss)),
+    lambda loss: KDMStudent(LAYOUT, H, KDMConfig(**SHARED, loss=loss)),
+])
+def test_free_entry_losses_ignore_the_fixed_context_and_average_over_the_predicted_entries(make):
+    """LossConfig.entries = free: L_rec and L_pred do not see what the student outputs on fixed
+    entries (re-imposed), and equal the mean squared error over the free entries alone."""
+    from dnk_training.losses import LossConfig
+
+    torch.manual_seed(0)
+    model = make(LossConfig(entries="free"))
+    data = toy_pairs(8, 0)
+    x_rec = data.target + torch.randn_like(data.target)
+    x_hat = model.reimpose(data.target + torch.randn_like(data.target), data.prior)
+    rec, pred = model.entry_losses(x_rec, x_hat, data.target, "free")
+    shifted = torch.where(MASK, x_rec + 100.0, x_rec)  # only fixed entries change
+    assert torch.allclose(model.entry_losses(shifted, x_hat, data.target, "free")[0], rec)
+    free = ~MASK
+    assert torch.allclose(rec, ((x_rec - data.target) ** 2)[:, free].mean(dim=1), rtol=1e-5)
+    assert torch.allclose(pred, ((x_hat - data.target) ** 2)[:, free].mean(dim=1), rtol=1e-5)
+    rec_all, _ = model.entry_losses(shifted, x_hat, data.target, "all")
+    assert (rec_all > 100.0).all()  # "all" counts the fixed entries
+    total, logs = model.losses(data.prior, data.target, data.weight, data.window)
+    assert torch.isfinite(total) and logs["rec"] > 0

@@ -15,6 +15,7 @@ from torch import nn
 
 from dnk_training.configs import LayoutConfig, TrainConfig
 from dnk_training.diffusion import Conditioning
+from dnk_training.losses import pred_loss, rec_loss
 from dnk_training.trainer import TrainState
 
 
@@ -64,6 +65,16 @@ class Student(nn.Module):
 
     def reimpose(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
         return torch.where(self.fixed, prior, x)
+
+    def entry_losses(self, x_rec: torch.Tensor, x_hat: torch.Tensor, target: torch.Tensor,
+                     entries: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """L_rec (13) and L_pred (15) per sample, averaged over every entry or only the free ones
+        (LossConfig.entries); x_hat has its fixed entries re-imposed already."""
+        if entries == "all":
+            return rec_loss(x_rec, target), pred_loss(x_hat, target)
+        free_fraction = float((~self.fixed).float().mean())
+        return (rec_loss(self.reimpose(x_rec, target), target) / free_fraction,
+                pred_loss(x_hat, target) / free_fraction)
 
     def flat(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(x.shape[0], self.horizon * self.dim)

@@ -15,8 +15,6 @@ from dnk_training.losses import (
     gain_loss,
     inv_loss,
     lat_loss,
-    pred_loss,
-    rec_loss,
     weighted_total,
 )
 from dnk_training.configs import LayoutConfig
@@ -83,10 +81,11 @@ class FDKStudent(Student):
         z0 = self.encode(target)
         x_rec = self.decode(z0)
         a = self.action_cols
+        rec, pred = self.entry_losses(x_rec, x_hat, target, c.entries)
         terms = {
-            "rec": rec_loss(x_rec, target),
+            "rec": rec,
             "lat": lat_loss(z0_hat, z0),
-            "pred": pred_loss(x_hat, target),
+            "pred": pred,
             "act": act_loss(x_hat[..., a], target[..., a], c.w_first, c.w_rest, self.action_row),
         }
         regs = {"gain": gain_loss(g, c.rho), "inv": inv_loss(self.V, self.U)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dnk_training.losses import LossConfig, lat_loss, pred_loss, rec_loss, weighted_total
+from dnk_training.losses import LossConfig, lat_loss, weighted_total
 from dnk_training.configs import LayoutConfig
 from dnk_training.students.common import Student, StudentConfig, mlp
 
@@ -43,11 +43,8 @@ class StaticKoopmanStudent(Student):
         z0_hat = self.transition(self.phi_t(self.flat(prior)))
         x_hat = self.reimpose(self.unflat(self.psi(z0_hat)), prior)
         z0 = self.phi_0(self.flat(target))
-        terms = {
-            "rec": rec_loss(self.unflat(self.psi(z0)), target),
-            "lat": lat_loss(z0_hat, z0),
-            "pred": pred_loss(x_hat, target),
-        }
+        rec, pred = self.entry_losses(self.unflat(self.psi(z0)), x_hat, target, self.cfg.loss.entries)
+        terms = {"rec": rec, "lat": lat_loss(z0_hat, z0), "pred": pred}
         return weighted_total(terms, weight, self.cfg.loss, self.regularizers())
 
 
