@@ -202,7 +202,7 @@ def test_distill_config_sizes_are_shared_and_keys_checked():
     assert {cfg.student_config(m).hidden for m in MODELS} == {64}
     with pytest.raises(ValidationError, match="student.latent_dim"):
         load_distill_config("small", {"kdm.latent_dim": 32})
-    with pytest.raises(ValueError, match="'l_typo' is not a field of fdk.loss; valid: l_act, l_gain"):
+    with pytest.raises(ValueError, match="'l_typo' is not a field of fdk.loss; valid: entries, l_act, l_gain"):
         load_distill_config("small", {"fdk.loss.l_typo": 1.0})
     with pytest.raises(ValueError, match="'fdk.rank' is a value, not a section"):
         load_distill_config("small", {"fdk.rank.x": 1})
