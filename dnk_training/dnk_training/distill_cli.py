@@ -341,6 +341,11 @@ def _prior_sweep(teacher, classifier, held_prior: np.ndarray, contexts: int, pri
     return prior.numpy(), target.numpy().reshape(shape)
 
 
+def _trajectories(onnx, prior: np.ndarray, batch: int = 1024) -> np.ndarray:
+    """The student's trajectories for every prior, in batches the session handles in one call."""
+    return np.concatenate([onnx.run(prior=prior[i:i + batch])["trajectory"] for i in range(0, len(prior), batch)])
+
+
 def _timed(fn, runs: int, warmup: int) -> dict[str, float]:
     for _ in range(warmup):
         fn()
@@ -379,16 +384,13 @@ def cmd_report(args: argparse.Namespace) -> int:
                                              args.sweep_temperature)
     report["prior_sweep"] = {"contexts": args.sweep_contexts, "priors": args.sweep_priors,
                              "temperature": args.sweep_temperature, "sampler": "ddim",
-                             "teacher_between_prior_var": float(
-                                 (sweep_target - sweep_target.mean(axis=1, keepdims=True))[..., free].var(
-                                     axis=1, ddof=1).mean())}
+                             "teacher_between_prior_var": prior_sensitivity(
+                                 sweep_target, sweep_target, free)["between_prior_var"]}
     for name in args.models:
         onnx = load_model(paths.students / f"{name}.onnx", provider="cpu", threads=args.threads)
-        pred = np.concatenate([onnx.run(prior=prior[i:i + 1024])["trajectory"] for i in range(0, len(prior), 1024)])
-        entry = fidelity(pred, target, free, act, row)
-        sweep = np.concatenate([onnx.run(prior=sweep_prior[i:i + 1024])["trajectory"]
-                                for i in range(0, len(sweep_prior), 1024)])
-        entry["prior_sweep"] = prior_sensitivity(sweep.reshape(sweep_target.shape), sweep_target, free)
+        entry = fidelity(_trajectories(onnx, prior), target, free, act, row)
+        sweep = _trajectories(onnx, sweep_prior).reshape(sweep_target.shape)
+        entry["prior_sweep"] = prior_sensitivity(sweep, sweep_target, free)
         entry["latency_b64"] = _timed(lambda: onnx.run(prior=batch), args.latency_runs, 20)
         student, meta = load_student(paths.run(name))
         entry["parameters"] = int(sum(p.numel() for p in student.parameters()))

@@ -5,9 +5,9 @@ weights of eq. (19) can weight samples; regularizers (17), (18) are scalars and 
 """
 from __future__ import annotations
 
-import torch
 from typing import Literal
 
+import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 

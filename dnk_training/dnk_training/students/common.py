@@ -60,6 +60,7 @@ class Student(nn.Module):
         self.horizon = horizon
         self.dim = layout.dim
         self.register_buffer("fixed", Conditioning(layout, horizon).mask.clone())
+        self.free_fraction = float((~self.fixed).float().mean())  # of the tensor's entries, for entries=free
         self.action_cols = layout.column_slice(layout.action.column)
         self.action_row = layout.action.row
 
@@ -72,9 +73,8 @@ class Student(nn.Module):
         (LossConfig.entries); x_hat has its fixed entries re-imposed already."""
         if entries == "all":
             return rec_loss(x_rec, target), pred_loss(x_hat, target)
-        free_fraction = float((~self.fixed).float().mean())
-        return (rec_loss(self.reimpose(x_rec, target), target) / free_fraction,
-                pred_loss(x_hat, target) / free_fraction)
+        return (rec_loss(self.reimpose(x_rec, target), target) / self.free_fraction,
+                pred_loss(x_hat, target) / self.free_fraction)
 
     def flat(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(x.shape[0], self.horizon * self.dim)
