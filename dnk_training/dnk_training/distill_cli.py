@@ -50,8 +50,13 @@ class Paths:
         self.students = self.root / "students"
         self.selectors = self.root / "selectors"
 
-    def run(self, model: str) -> Path:
-        return self.runs / model
+    def run(self, model: str, train_seed: int = 0) -> Path:
+        return self.runs / run_name(model, train_seed)
+
+
+def run_name(model: str, train_seed: int = 0) -> str:
+    """File stem of a student's run and export: 'kdm' for training seed 0, 'kdm-s2' for seed 2."""
+    return model if train_seed == 0 else f"{model}-s{train_seed}"
 
 
 def _load_teacher(paths: Paths):
@@ -91,10 +96,37 @@ def build_student(
     raise ValueError(f"--model {model!r} unknown; choose one of {MODELS}")
 
 
+def trainable_parameters(model: torch.nn.Module) -> int:
+    """What a student learns (EMA copies and buffers excluded): the count matched across students."""
+    return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
+
+
+def student_config_for(model: ModelName, dcfg: DistillConfig, layout: LayoutConfig, horizon: int,
+                       abar: torch.Tensor) -> StudentConfig:
+    """The model's config; with match_params its MLP width is the one whose trainable-parameter count
+    is nearest FDK's at student.hidden (counts grow with the width, so a bisection finds it)."""
+    cfg = dcfg.student_config(model)
+    if not dcfg.match_params or model == "fdk":
+        return cfg
+    target = trainable_parameters(build_student("fdk", layout, horizon, dcfg.student_config("fdk"), abar))
+
+    def count(hidden: int) -> int:
+        return trainable_parameters(build_student(model, layout, horizon, cfg.model_copy(update={"hidden": hidden}), abar))
+
+    lo, hi = 8, 8192
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if count(mid) <= target else (lo, mid)
+    best = min((lo, hi), key=lambda h: abs(count(h) - target))
+    return cfg.model_copy(update={"hidden": best})
+
+
 def distill_config_from_args(args: argparse.Namespace) -> DistillConfig:
     overrides = parse_overrides(args.set, SET_EXAMPLE)
     if getattr(args, "steps", None):
         overrides["train.steps"] = args.steps
+    if getattr(args, "train_seed", None) is not None:
+        overrides["train.seed"] = args.train_seed
     return load_distill_config(args.preset, overrides)
 
 
@@ -179,6 +211,7 @@ def _student_meta(model: Student, name: str, preset: str, dcfg: DistillConfig, t
     return {
         "teacher": f"{paths.teacher} (step {read_meta(paths.teacher)['step']})",
         "kind": "student", "model": name, "preset": preset, "student_config": model.cfg.model_dump(mode="json"),
+        "trainable_parameters": trainable_parameters(model), "train_seed": dcfg.train.seed,
         "distill_config": dcfg.model_dump(mode="json"),
         "task_config": teacher.cfg.model_dump(), "normalizer": teacher.normalizer.to_dict(),
         "pairs": str(pairs_dir), "num_pairs": n_pairs,
@@ -191,16 +224,18 @@ def cmd_train_student(args: argparse.Namespace) -> int:
     dcfg = distill_config_from_args(args)
     teacher, classifier = _load_teacher(paths)
     step = teacher_ode_step(teacher, classifier, teacher.cfg.sampling.guidance_weight) if args.model == "cd" else None
-    torch.manual_seed(dcfg.train.seed)  # same initialization seed for every student
-    model = build_student(args.model, teacher.cfg.layout, teacher.horizon, dcfg.student_config(args.model),
-                          _abar(teacher.cfg), step)
+    cfg = student_config_for(args.model, dcfg, teacher.cfg.layout, teacher.horizon, _abar(teacher.cfg))
+    torch.manual_seed(dcfg.train.seed)  # the training seed fixes the initialization (same for every student)
+    model = build_student(args.model, teacher.cfg.layout, teacher.horizon, cfg, _abar(teacher.cfg), step)
     data = _pair_tensors(paths.pairs / "train", model.cfg.loss)
     meta = _student_meta(model, args.model, args.preset, dcfg, teacher, paths.pairs / "train", len(data), paths)
     state = make_state(model, dcfg.train, meta)
     t0 = time.monotonic()
     done = run_training(args.model, state, make_step_fn(model, data, dcfg.train, state), dcfg.train,
-                        paths.run(args.model), resume=args.resume, progress=not args.no_progress)
-    print(json.dumps({"model": args.model, "steps": done, "pairs": len(data), "wall_s": round(time.monotonic() - t0, 1)}))
+                        paths.run(args.model, dcfg.train.seed), resume=args.resume, progress=not args.no_progress)
+    print(json.dumps({"model": args.model, "train_seed": dcfg.train.seed, "hidden": cfg.hidden,
+                      "trainable_parameters": meta["trainable_parameters"], "steps": done, "pairs": len(data),
+                      "wall_s": round(time.monotonic() - t0, 1)}))
     return 0
 
 
@@ -236,15 +271,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     hashes = provenance_hashes(paths)
     jobs = []  # (name, destination folder, export(staged .onnx path) -> max abs error)
     for name in args.models:
-        model, meta = load_student(paths.run(name))
+        model, meta = load_student(paths.run(name, args.train_seed or 0))
         task = TaskConfig.model_validate(meta["task_config"])
         norm = Normalizer.from_dict(meta["normalizer"])
         prov = {"dataset": task.dataset.path, "teacher": meta["teacher"], "method": name,
                 "config": json.dumps(meta["distill_config"]), "pairs": f"{meta['num_pairs']} from {meta['pairs']}",
                 "steps": str(meta["step"]), "preset": meta["preset"], **hashes,
                 "config_sha256": _sha256_text(json.dumps(meta["distill_config"], sort_keys=True))}
-        jobs.append((name, paths.students, lambda out, m=model, t=task, n=norm, pv=prov, nm=name: export_student(
-            m, out, f"{t.name}-{nm}", t.layout, t.dataset.horizon, n, t.task, pv, row_period_s=t.row_period_s)[1]))
+        jobs.append((run_name(name, args.train_seed or 0), paths.students,
+                     lambda out, m=model, t=task, n=norm, pv=prov, nm=run_name(name, args.train_seed or 0): export_student(
+                         m, out, f"{t.name}-{nm}", t.layout, t.dataset.horizon, n, t.task, pv,
+                         row_period_s=t.row_period_s)[1]))
     if args.teacher_model:
         from dnk_training.export import export_teacher
         from dnk_training.teacher import Teacher
@@ -378,6 +415,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         "target_variance_free": float(target[:, free].var()),
         "target_variance_first_action": float(target[:, row, act].var()),
         "threads": args.threads,
+        "train_seed": args.train_seed or 0,
         "students": {},
     }
     sweep_prior, sweep_target = _prior_sweep(teacher, classifier, prior, args.sweep_contexts, args.sweep_priors,
@@ -386,19 +424,21 @@ def cmd_report(args: argparse.Namespace) -> int:
                              "temperature": args.sweep_temperature, "sampler": "ddim",
                              "teacher_between_prior_var": prior_sensitivity(
                                  sweep_target, sweep_target, free)["between_prior_var"]}
-    for name in args.models:
+    for model_name in args.models:
+        name = run_name(model_name, args.train_seed or 0)
         onnx = load_model(paths.students / f"{name}.onnx", provider="cpu", threads=args.threads)
         entry = fidelity(_trajectories(onnx, prior), target, free, act, row)
         sweep = _trajectories(onnx, sweep_prior).reshape(sweep_target.shape)
         entry["prior_sweep"] = prior_sensitivity(sweep, sweep_target, free)
         entry["latency_b64"] = _timed(lambda: onnx.run(prior=batch), args.latency_runs, 20)
-        student, meta = load_student(paths.run(name))
-        entry["parameters"] = int(sum(p.numel() for p in student.parameters()))
+        student, meta = load_student(paths.run(model_name, args.train_seed or 0))
+        entry["parameters"] = trainable_parameters(student)
+        entry["hidden"] = student.cfg.hidden
         entry["train_steps"] = int(meta["step"])
         entry["train_pairs"] = int(meta["num_pairs"])
-        scal = read_scalars(paths.run(name) / "scalars.csv")
-        entry["final_train_loss"] = scal[f"{name}/loss"][1][-1]
-        report["students"][name] = entry
+        scal = read_scalars(paths.run(model_name, args.train_seed or 0) / "scalars.csv")
+        entry["final_train_loss"] = scal[f"{model_name}/loss"][1][-1]
+        report["students"][model_name] = entry
         print(name, json.dumps(entry))
     gw = teacher.cfg.sampling.guidance_weight
     pt = torch.as_tensor(batch)
@@ -408,11 +448,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     report["teacher_latency_b64"]["steps"] = teacher.steps
     print("teacher", json.dumps(report["teacher_latency_b64"]))
     (out / "report.json").write_text(json.dumps(report, indent=1))
-    _plot_report(report, paths, args.models, out)
+    _plot_report(report, paths, args.models, args.train_seed or 0, out)
     return 0
 
 
-def _plot_report(report: dict, paths: Paths, models: list[str], out: Path) -> None:
+def _plot_report(report: dict, paths: Paths, models: list[str], train_seed: int, out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -432,7 +472,7 @@ def _plot_report(report: dict, paths: Paths, models: list[str], out: Path) -> No
     ax[2].set_yscale("log")
     ax[2].set_title(f"batch-64 latency, median ms ({report['threads']} thread)", fontsize=9)
     for m in models:
-        steps, vals = read_scalars(paths.run(m) / "scalars.csv")[f"{m}/pred"]
+        steps, vals = read_scalars(paths.run(m, train_seed) / "scalars.csv")[f"{m}/pred"]
         ax[3].plot(steps, vals, label=m, lw=1)
     ax[3].set_yscale("log")
     ax[3].set_title("training L_pred (CD/CT: consistency loss)", fontsize=9)
@@ -448,6 +488,12 @@ def _common(p: argparse.ArgumentParser, resume: str | None = None) -> None:
     p.add_argument("--teacher", help="teacher checkpoint .json (default <artifacts>/teacher.json)")
     p.add_argument("--classifier", help="classifier checkpoint .json (default <artifacts>/classifier.json)")
     p.add_argument("--iql", help="IQL critic checkpoint .json (default <artifacts>/iql.json)")
+
+
+def _train_seed_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--train-seed", type=int, default=None,
+                   help="training seed (short for --set train.seed=N); seed S > 0 names the run and the export "
+                        "<model>-s<S> (runs/kdm-s2, students/kdm-s2.onnx), seed 0 plain <model>")
 
 
 @COMMANDS.add("gen-pairs", "teacher-target pairs from the trained teacher (resumable chunks)")
@@ -506,6 +552,7 @@ def _train_student(p: argparse.ArgumentParser):
     _common(p, resume="continue from the latest checkpoint in <artifacts>/runs/<model>/checkpoints")
     p.add_argument("--model", choices=MODELS, required=True)
     p.add_argument("--steps", type=int, default=None, help="gradient steps (short for --set train.steps=N)")
+    _train_seed_arg(p)
     return cmd_train_student
 
 
@@ -514,6 +561,7 @@ def _export(p: argparse.ArgumentParser):
     _common(p)
     p.add_argument("--models", nargs="*", choices=MODELS, default=list(MODELS))
     p.add_argument("--selectors", action="store_true", help="also export the IQL critic and the return classifier")
+    _train_seed_arg(p)
     p.add_argument("--teacher-model", action="store_true",
                    help="also export the teacher's whole deterministic sampler (role 'teacher', students/teacher.onnx)")
     return cmd_export
@@ -524,6 +572,7 @@ def _report(p: argparse.ArgumentParser):
     _common(p)
     p.add_argument("--models", nargs="*", choices=MODELS, default=list(MODELS))
     p.add_argument("--out", default="results/distill", help="report directory (report.json, distill.png)")
+    _train_seed_arg(p)
     p.add_argument("--latency-runs", type=int, default=200, help="timed onnxruntime calls per student")
     p.add_argument("--teacher-runs", type=int, default=10, help="timed teacher samples")
     p.add_argument("--sweep-contexts", type=int, default=32,

@@ -20,6 +20,7 @@ from torch import nn
 from dnk_planner.core.manifest import ModelManifest, load_model, onnx_opsets, save_manifest, sha256_file
 from dnk_training.configs import LayoutConfig
 from dnk_training.normalizer import Normalizer
+from dnk_training.students.common import Student
 
 DEFAULT_OPSET = 17
 PARITY_TOL = 1e-4
@@ -137,7 +138,7 @@ def _provenance(extra: dict[str, str]) -> dict[str, str]:
 
 
 def export_student(
-    student: nn.Module,
+    student: Student,
     path: str | Path,
     model_id: str,
     layout: LayoutConfig,
@@ -156,7 +157,7 @@ def export_student(
 
     fields = {"model_id": model_id, "role": "student", **_layout_fields(layout, horizon, normalizer, task),
               "row_period_s": row_period_s, "provenance": _provenance(provenance)}
-    return export_onnx(student, path, make_inputs, "trajectory", fields, tol=tol)
+    return export_onnx(student.export_module(), path, make_inputs, "trajectory", fields, tol=tol)
 
 
 class DenoisingStep(nn.Module):

@@ -43,9 +43,10 @@ def rec_loss(x_rec: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
     return per_sample_mse(x_rec, x0)
 
 
-def lat_loss(z0_hat: torch.Tensor, z0_target: torch.Tensor) -> torch.Tensor:
-    """(14) ||z^_0 - stopgrad(phi(x^_0))||^2 per sample; the target never receives gradient."""
-    return per_sample_mse(z0_hat, z0_target.detach())
+def lat_loss(z0_hat: torch.Tensor, z0_target: torch.Tensor, detach: bool = True) -> torch.Tensor:
+    """(14) ||z^_0 - stopgrad(phi(x^_0))||^2 per sample; with detach (the method's) the target never
+    receives gradient; KDM's reference trains both sides (detach=False)."""
+    return per_sample_mse(z0_hat, z0_target.detach() if detach else z0_target)
 
 
 def pred_loss(x_hat: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:

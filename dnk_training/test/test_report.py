@@ -104,9 +104,50 @@ def test_report_cli_writes_table_and_figures(tmp_path):
     assert f"{m.return_mean:.4f} ± {m.return_std:.4f}" in md[3] and "1.25 ± 0.25" in md[3]
     rows = json.loads((out / "table1.json").read_text())
     assert [r["method"] for r in rows] == ["Teacher", "DNK (IQL)"]
+    sig = json.loads((out / "significance.json").read_text())  # DNK (IQL) against every other row
+    assert [(r["a"], r["b"]) for r in sig] == [("DNK (IQL)", "Teacher")] and sig[0]["difference"] > 0
     for png in ("pareto.png", "candidates_pca.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # merge through the CLI, then an unknown file gives exit code 2, not a traceback
     assert main(["merge", str(tmp_path / "s.json"), str(tmp_path / "t.json"), "--out", str(tmp_path / "m.json")]) == 0
     assert len(load_results(tmp_path / "m.json").runs) == 2
     assert main(["report", str(tmp_path / "nope.json"), "--out", str(out)]) == 2
+
+
+def test_a_row_pools_its_trained_models_and_reports_their_spread():
+    """Three training seeds x two eval seeds: return stats over the 6 (model, eval seed) runs, the
+    std over the 3 models' means beside it; the models' runs stay separate when merged."""
+    models = [_run("KDM", [_seed(0, [r, r], [1.0]), _seed(1, [r + 600.0, r + 600.0], [1.0])]).model_copy(
+        update={"training_seed": t, "setting": {"student": f"kdm-s{t}"}}) for t, r in enumerate([1000.0, 2000.0, 4000.0])]
+    merged = merge_runs(models)
+    assert len(merged.runs) == 3  # different settings are fine across training seeds
+    from dnk_training.eval.report import group_rows, row_metrics
+
+    (row,) = group_rows(merged.runs)
+    m = row_metrics(row)
+    block = np.array([[normalized_return(r, ENV), normalized_return(r + 600.0, ENV)] for r in (1000.0, 2000.0, 4000.0)])
+    assert m.num_seeds == 6 and m.num_training_seeds == 3
+    assert np.isclose(m.return_mean, block.mean()) and np.isclose(m.return_std, block.std())
+    assert np.isclose(m.training_seed_std, block.mean(1).std())
+    assert np.isclose(m.worst_case, block.min())
+
+
+def test_bootstrap_difference_separates_clear_gaps_from_noise():
+    from dnk_training.eval.metrics import bootstrap_difference
+
+    rng = np.random.default_rng(0)
+    same = {t: list(rng.normal(0.3, 0.05, 15)) for t in range(3)}
+    other = {t: list(rng.normal(0.3, 0.05, 15)) for t in range(3)}
+    better = {t: list(rng.normal(0.4, 0.05, 15)) for t in range(3)}
+    clear = bootstrap_difference(better, same, resamples=4000)
+    assert clear["ci95_low"] > 0 and clear["p_greater"] > 0.99
+    assert np.isclose(clear["difference"], np.mean([np.mean(v) for v in better.values()]) - 0.3, atol=0.03)
+    noise = bootstrap_difference(other, same, resamples=4000)
+    assert noise["ci95_low"] < 0 < noise["ci95_high"]
+    # one wildly different model among three widens the interval: models, not only episodes, are resampled
+    spread = {0: [0.1] * 15, 1: [0.4] * 15, 2: [0.7] * 15}
+    flat = {0: [0.1, 0.4, 0.7] * 15}
+    assert (bootstrap_difference(spread, same, resamples=4000)["ci95_high"]
+            - bootstrap_difference(spread, same, resamples=4000)["ci95_low"]) > 0.2
+    assert bootstrap_difference(flat, same, resamples=4000)["ci95_high"] - \
+        bootstrap_difference(flat, same, resamples=4000)["ci95_low"] < 0.2

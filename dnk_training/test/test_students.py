@@ -91,27 +91,100 @@ def test_kdm_learns_toy_teacher():
     _check(KDMStudent(LAYOUT, H, KDMConfig(**SHARED)))
 
 
-def test_kdmf_learns_toy_teacher_with_stable_spectrum():
+def test_kdmf_learns_toy_teacher_and_its_materialized_k_is_stable():
+    """Stability of K = P Lambda P^-1 itself (not only of Lambda): spectral radius < 1 after training,
+    equal to max |lambda|, and the transition the student trains with is that matrix."""
     m = KDMFStudent(LAYOUT, H, KDMFConfig(**SHARED, num_real=2))
+    with torch.no_grad():
+        m.P.add_(torch.randn_like(m.P))  # far from orthogonal: a free P_inv would be far from P^-1
     _check(m)
-    assert float(m.eigenvalues().abs().max()) < 1.0
+    K = m.operator().detach()
+    radius = float(torch.linalg.eigvals(K).abs().max())
+    assert radius < 1.0
+    assert abs(radius - float(m.eigenvalues().abs().max())) < 1e-4
+    z = torch.randn(5, SHARED["latent_dim"])
+    assert torch.allclose(m.transition(z), z @ K.T, atol=1e-4)
+    prior = toy_pairs(4, 3).prior
+    with torch.no_grad():
+        assert torch.allclose(m.export_module()(prior), m(prior), atol=1e-5)  # what ONNX gets: K materialized
+    _, logs = m.losses(prior, prior, torch.ones(4), prior)
+    assert abs(logs["spectral_radius"] - radius) < 1e-4
+
+
+def test_kdm_trains_both_latents_as_the_reference_does():
+    """No stop-gradient: L_lat alone sends gradient into phi_0 (the method's FDK detaches it)."""
+    data = toy_pairs(16, 0)
+    for stop, expect in ((False, True), (True, False)):
+        from dnk_training.losses import LossConfig
+
+        m = KDMStudent(LAYOUT, H, KDMConfig(**SHARED, stop_grad_latent=stop,
+                                            loss=LossConfig(l_rec=0, l_pred=0, l_act=0, l_gain=0, l_inv=0)))
+        total, _ = m.losses(data.prior, data.target, data.weight, data.window)
+        total.backward()
+        got = m.phi_0[0].weight.grad
+        assert (got is not None and got.abs().sum() > 0) == expect
+
+
+@pytest.mark.parametrize("make", [
+    lambda: KDMStudent(LAYOUT, H, KDMConfig(**SHARED)),
+    lambda: ConsistencyStudent(LAYOUT, H, ABAR, CT_CFG, mode="ct"),
+])
+def test_resumed_student_training_repeats_the_uninterrupted_run(tmp_path, make):
+    """Latent noise, noise levels and the CT curriculum come from the registered generators and
+    saved buffers: 20 steps in one go equal the same run resumed from its step-10 checkpoint into a fresh model."""
+    from dnk_training.trainer import run_training
+
+    data = toy_pairs(256, 0)
+
+    def train(steps: int, run_dir, resume: bool):
+        torch.manual_seed(123 if resume else 0)  # the global RNG must not matter
+        model = make()
+        cfg = TrainConfig(steps=steps, batch_size=16, lr=1e-3, log_every=5, ckpt_every=10)
+        state = make_state(model, cfg, {})
+        run_training("s", state, make_step_fn(model, data, cfg, state), cfg, run_dir, resume=resume, progress=False)
+        return model
+
+    straight = train(20, tmp_path, False)
+    for f in (tmp_path / "checkpoints").glob("ckpt_00000020.*"):
+        f.unlink()  # as if the run had been killed after step 10's checkpoint
+    resumed = train(20, tmp_path, True)
+    for (name, p), q in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(p, q), name
+
+
+CD_CFG = ConsistencyConfig(**SHARED, target_decay=0.95, ema_decay=0.9)
+CT_CFG = ConsistencyConfig(**SHARED, ema_decay=0.9, curriculum_steps=300)
 
 
 def test_consistency_distillation_learns_toy_teacher():
-    _check(ConsistencyStudent(LAYOUT, H, ABAR, ConsistencyConfig(**SHARED), mode="cd", teacher_step=TEACHER_STEP))
+    _check(ConsistencyStudent(LAYOUT, H, ABAR, CD_CFG, mode="cd", teacher_step=TEACHER_STEP))
 
 
 def test_consistency_training_learns_from_data_only():
-    _check(ConsistencyStudent(LAYOUT, H, ABAR, ConsistencyConfig(**SHARED), mode="ct"))
+    m = ConsistencyStudent(LAYOUT, H, ABAR, CT_CFG, mode="ct")
+    _check(m)
+    assert int(m.step) == 300  # the curriculum position advanced with every step (saved for resume)
 
 
-def test_consistency_boundary_is_identity_at_step_zero():
-    m = ConsistencyStudent(LAYOUT, H, ABAR, ConsistencyConfig(**SHARED), mode="ct")
+@pytest.mark.parametrize("mode", ["cd", "ct"])
+def test_consistency_boundary_is_identity_at_the_smallest_level(mode):
+    """f(x, sigma_min) = x: c_skip = 1 and c_out = 0 there (CD's grid ends at the clean trajectory, sigma 0)."""
+    m = ConsistencyStudent(LAYOUT, H, ABAR, CT_CFG, mode=mode, teacher_step=TEACHER_STEP)
     x = torch.randn(4, H, D)
-    from dnk_training.students.consistency import step_embedding
+    sigma = torch.full((4,), 0.0 if mode == "cd" else CT_CFG.sigma_min)
+    assert torch.allclose(m.f(m.net, x, sigma), x)
+    assert not torch.allclose(m.f(m.net, x, sigma + 1.0), x)
 
-    y = m.f(m.net, x, ABAR[torch.zeros(4, dtype=torch.long)], step_embedding(torch.zeros(4), 32))
-    assert torch.allclose(y, x)
+
+def test_ct_curriculum_and_karras_grid_follow_improved_ct():
+    from dnk_training.students.consistency import ct_discretization, karras_grid
+
+    total = 8000  # K' = floor(8000 / (log2(128) + 1)) = 1000 steps per doubling
+    assert [ct_discretization(k, total, 10, 1280) for k in (0, 999, 1000, 2500, 7000, 7999)] == \
+        [11, 11, 21, 41, 1281, 1281]
+    g = karras_grid(11, 0.002, 80.0, 7.0)
+    assert g.shape == (11,) and torch.isclose(g[0], torch.tensor(0.002)) and torch.isclose(g[-1], torch.tensor(80.0))
+    assert (g[1:] > g[:-1]).all()
 
 
 @pytest.mark.parametrize("make", [
@@ -138,3 +211,25 @@ def test_free_entry_losses_ignore_the_fixed_context_and_average_over_the_predict
     assert (rec_all > 100.0).all()  # "all" counts the fixed entries
     total, logs = model.losses(data.prior, data.target, data.weight, data.window)
     assert torch.isfinite(total) and logs["rec"] > 0
+
+
+def test_every_student_gets_fdks_parameter_count_within_one_percent():
+    """match_params: each other student's width is solved so the trainable counts agree (the issue
+    asks for 10 %); off, the same widths give KDM ~35 % more and the consistency MLP ~50 % fewer."""
+    from dnk_training.configs import load_task_config
+    from dnk_training.distill_cli import _abar, build_student, student_config_for, trainable_parameters
+    from dnk_training.students.config import MODELS, load_distill_config
+
+    task = load_task_config("halfcheetah", "small")
+    abar = _abar(task)
+
+    def counts(match: bool) -> dict[str, int]:
+        d = load_distill_config("small", {"match_params": match})
+        return {m: trainable_parameters(build_student(m, task.layout, task.dataset.horizon,
+                                                      student_config_for(m, d, task.layout, task.dataset.horizon, abar),
+                                                      abar)) for m in MODELS}
+
+    matched, plain = counts(True), counts(False)
+    assert matched["fdk"] == plain["fdk"]
+    assert all(abs(n / matched["fdk"] - 1) < 0.01 for n in matched.values()), matched
+    assert plain["kdm"] > 1.3 * plain["fdk"] and plain["cd"] < 0.6 * plain["fdk"], plain

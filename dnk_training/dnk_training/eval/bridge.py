@@ -255,14 +255,14 @@ def collect_candidates(policy: Policy, states: np.ndarray, seed: int = 0) -> Can
 
 
 def evaluate(policy: Policy, method: str, cfg: EvalConfig, resume: MethodRun | None = None,
-             checkpoint: Callable[[MethodRun], None] | None = None) -> MethodRun:
+             checkpoint: Callable[[MethodRun], None] | None = None, training_seed: int | None = None) -> MethodRun:
     """Evaluate a policy over cfg.seeds x cfg.episodes, checkpointing after every seed.
 
     `resume` is a previous (partial) run of the same method and setting; its finished seeds
     are kept and skipped.
     """
     run = MethodRun(method=method, env_id=cfg.env_id, max_steps=cfg.max_steps,
-                    setting=policy.setting(), host=host_info())
+                    setting=policy.setting(), host=host_info(), training_seed=training_seed)
     if resume is not None:
         if (resume.env_id, resume.max_steps, resume.setting, resume.host) != (
                 run.env_id, run.max_steps, run.setting, run.host):

@@ -29,6 +29,9 @@ def _add_d4rl(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--selector", choices=["critic", "classifier"], default="critic",
                    help="candidate selector for --student (IQL critic or return classifier)")
     p.add_argument("--selector-model", help="selector .onnx for --student (selectors/critic.onnx or classifier.onnx)")
+    p.add_argument("--training-seed", type=int,
+                   help="training seed of --student (students/<model>-s<S>.onnx); the report pools a method's "
+                        "training seeds into one Table I row")
     p.add_argument("--seeds", type=int, nargs="+", help="evaluation seeds (short for --set seeds=[...])")
     p.add_argument("--episodes", type=int, help="episodes per seed (short for --set episodes=N)")
     p.add_argument("--max-steps", type=int, help="control steps per episode, D4RL: 1000 (short for --set max_steps=N)")
@@ -69,17 +72,18 @@ def cmd_d4rl(args: argparse.Namespace) -> int:
     cfg = load_eval_config(args.preset, {**overrides, "progress": not args.no_progress})
     out = Path(args.out)
     existing = load_results(out) if out.exists() else ResultsFile()
-    others = [r for r in existing.runs if (r.env_id, r.method) != (cfg.env_id, args.method)]
-    previous = next((r for r in existing.runs if (r.env_id, r.method) == (cfg.env_id, args.method)), None)
+    key = (cfg.env_id, args.method, args.training_seed)
+    others = [r for r in existing.runs if r.key != key]
+    previous = next((r for r in existing.runs if r.key == key), None)
     if previous is not None and not args.resume:
-        raise ValueError(f"{out} already holds {args.method!r} on {cfg.env_id}; pass --resume to continue it "
-                         "(finished seeds are kept) or write to another --out")
+        raise ValueError(f"{out} already holds {args.method!r} on {cfg.env_id} (training seed {args.training_seed}); "
+                         "pass --resume to continue it (finished seeds are kept) or write to another --out")
     policy = _policy(args)
 
     def checkpoint(run) -> None:
         save_results(ResultsFile(runs=others + [run]), out)
 
-    run = evaluate(policy, args.method, cfg, resume=previous, checkpoint=checkpoint)
+    run = evaluate(policy, args.method, cfg, resume=previous, checkpoint=checkpoint, training_seed=args.training_seed)
     checkpoint(run)
     from dnk_training.eval.report import run_metrics
     m = run_metrics(run)

@@ -6,13 +6,17 @@
 - intra-run variability: std of per-episode normalized returns within a seed, averaged over seeds;
 - decision latency per control step: mean ± std and p95 over all control steps of all seeds.
 
+A "seed" of a student row is one (training seed, evaluation seed) pair: the row pools every trained
+model of the method. The spread between trained models alone is reported too (training_seed_std),
+and `bootstrap_difference` says how sure a difference between two rows is.
+
 Stds are population stds (ddof=0, numpy's default); the paper does not say which, and with few
 seeds the choice matters, so it is stated here and in the report.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -57,7 +61,10 @@ def normalized_return(episode_return: float | np.ndarray, env_id: str,
 class MethodMetrics(BaseModel):
     """One row of Table I."""
 
-    num_seeds: int = Field(description="number of seeds (runs) aggregated")
+    num_seeds: int = Field(description="number of (training seed, evaluation seed) runs aggregated")
+    num_training_seeds: int = Field(1, description="trained models pooled in the row (1: one model, e.g. the teacher)")
+    training_seed_std: float = Field(0.0, description="std (ddof=0) over training seeds of each model's mean "
+                                     "normalized return (0 with one model)")
     num_episodes: int = Field(description="total episodes over all seeds")
     return_mean: float = Field(description="mean over seeds of the per-seed mean normalized return")
     return_std: float = Field(description="std (ddof=0) over seeds of the per-seed mean normalized return")
@@ -103,15 +110,49 @@ def latency_metrics(samples_ms: Sequence[float] | np.ndarray) -> dict[str, float
     }
 
 
-def method_metrics(normalized_by_seed: Mapping[int, Sequence[float]],
+def method_metrics(normalized_by_seed: Mapping[Hashable, Sequence[float]],
                    raw_returns: Sequence[float], latency_samples_ms: Sequence[float]) -> MethodMetrics:
-    """All Table I columns for one method."""
+    """All Table I columns for one method; keys (training seed, eval seed) pool several trained models."""
     lat = np.asarray(latency_samples_ms, dtype=np.float64)
+    by_model: dict[Hashable, list[float]] = {}
+    for key, episodes in normalized_by_seed.items():
+        by_model.setdefault(key[0] if isinstance(key, tuple) else None, []).append(float(np.mean(episodes)))
+    model_means = np.array([np.mean(v) for v in by_model.values()])
     return MethodMetrics(
         num_seeds=len(normalized_by_seed),
+        num_training_seeds=len(by_model),
+        training_seed_std=float(model_means.std()),
         num_episodes=sum(len(v) for v in normalized_by_seed.values()),
         raw_return_mean=float(np.mean(raw_returns)),
         num_decisions=int(lat.size),
         **return_metrics(normalized_by_seed),
         **latency_metrics(lat),
     )
+
+
+def bootstrap_difference(a: Mapping[Hashable, Sequence[float]], b: Mapping[Hashable, Sequence[float]],
+                         resamples: int = 10000, seed: int = 0) -> dict[str, float]:
+    """How sure is mean(a) - mean(b)? Hierarchical bootstrap: trained models (keys) are resampled
+    with replacement, then each model's episodes; a method's value is the mean of its models' means.
+
+    a, b: training seed -> normalized episode returns of that model (all evaluation seeds pooled).
+    Returns the observed difference, its 95 % percentile interval and the share of resamples > 0.
+    """
+    rng = np.random.default_rng(seed)
+
+    def resampled(groups: Mapping[Hashable, Sequence[float]]) -> np.ndarray:
+        eps = [np.asarray(v, dtype=np.float64) for v in groups.values()]
+        if not eps or any(e.size == 0 for e in eps):
+            raise ValueError("bootstrap_difference needs at least one model with episodes on each side")
+        means = np.stack([e[rng.integers(0, e.size, (resamples, e.size))].mean(1) for e in eps], axis=1)
+        pick = rng.integers(0, len(eps), (resamples, len(eps)))
+        return np.take_along_axis(means, pick, axis=1).mean(1)
+
+    def observed(groups: Mapping[Hashable, Sequence[float]]) -> float:
+        return float(np.mean([np.mean(v) for v in groups.values()]))
+
+    diff = resampled(a) - resampled(b)
+    lo, hi = np.percentile(diff, [2.5, 97.5])
+    return {"difference": observed(a) - observed(b), "ci95_low": float(lo), "ci95_high": float(hi),
+            "p_greater": float((diff > 0).mean()), "resamples": resamples,
+            "models_a": len(a), "models_b": len(b)}

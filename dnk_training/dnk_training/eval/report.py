@@ -12,51 +12,102 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (backend must be chosen first)
 import numpy as np  # noqa: E402
 
-from dnk_training.eval.metrics import MethodMetrics, env_family, method_metrics  # noqa: E402
+from dnk_training.eval.metrics import MethodMetrics, bootstrap_difference, env_family, method_metrics  # noqa: E402
 from dnk_training.eval.results import MethodRun, ResultsFile  # noqa: E402
 
 # Row order of the paper's Table I; unknown labels follow in file order.
 METHOD_ORDER = ["Teacher", "CD", "CT", "KDM", "KDM-F", "DNK (IQL)", "DNK (classifier)"]
 TASK_NAMES = {"halfcheetah": "HalfCheetah", "walker2d": "Walker2d", "hopper": "Hopper"}
 TEACHER = "Teacher"
+REFERENCE = "DNK (IQL)"  # the row every other row is compared with in significance.md
 
 
 def _order(runs: list[MethodRun]) -> list[MethodRun]:
     rank = {m: i for i, m in enumerate(METHOD_ORDER)}
-    return sorted(runs, key=lambda r: (r.env_id, rank.get(r.method, len(rank))))
+    return sorted(runs, key=lambda r: (r.env_id, rank.get(r.method, len(rank)), r.training_seed or 0))
 
 
-def run_metrics(run: MethodRun) -> MethodMetrics:
-    """Table I row of one method run."""
-    if not run.seeds:
-        raise ValueError(f"{run.method!r} on {run.env_id} has no finished seeds; rerun or drop it")
+def group_rows(runs: list[MethodRun]) -> list[list[MethodRun]]:
+    """Table I rows: one per (env, method), holding that method's runs, one per trained model."""
+    groups: dict[tuple[str, str], list[MethodRun]] = {}
+    for r in _order(runs):
+        groups.setdefault((r.env_id, r.method), []).append(r)
+    for group in groups.values():
+        if len({tuple(sorted(r.host.items())) for r in group}) > 1 or len({r.max_steps for r in group}) > 1:
+            raise ValueError(f"{group[0].method!r} on {group[0].env_id}: training seeds evaluated on different hosts "
+                             "or with different max_steps cannot share a row; rerun them under one setting")
+    return list(groups.values())
+
+
+def episodes_by_model(row: list[MethodRun]) -> dict[int | None, list[float]]:
+    """Training seed -> normalized returns of every episode of that model (evaluation seeds pooled)."""
+    return {r.training_seed: [e.normalized for s in r.seeds for e in s.episodes] for r in row}
+
+
+def row_metrics(row: list[MethodRun]) -> MethodMetrics:
+    """Table I row over every (training seed, evaluation seed) of the method."""
+    for r in row:
+        if not r.seeds:
+            raise ValueError(f"{r.method!r} on {r.env_id} (training seed {r.training_seed}) has no finished seeds; "
+                             "rerun or drop it")
     return method_metrics(
-        {s.seed: [e.normalized for e in s.episodes] for s in run.seeds},
-        [e.episode_return for s in run.seeds for e in s.episodes],
-        [x for s in run.seeds for x in s.latency_ms],
+        {(r.training_seed, s.seed): [e.normalized for e in s.episodes] for r in row for s in r.seeds},
+        [e.episode_return for r in row for s in r.seeds for e in s.episodes],
+        [x for r in row for s in r.seeds for x in s.latency_ms],
     )
 
 
-def _load(run: MethodRun) -> str:
+def run_metrics(run: MethodRun) -> MethodMetrics:
+    """Table I row of one method run (one trained model)."""
+    return row_metrics([run])
+
+
+def _load(row: list[MethodRun]) -> str:
     """Mean host load average over the seeds: latencies on a shared CPU only compare under similar load."""
-    loads = [s.load_avg_1min for s in run.seeds if s.load_avg_1min is not None]
+    loads = [s.load_avg_1min for r in row for s in r.seeds if s.load_avg_1min is not None]
     return f"{np.mean(loads):.1f}" if loads else "n/a"
 
 
-def table_markdown(rows: list[tuple[MethodRun, MethodMetrics]]) -> str:
-    """The paper's Table I layout, plus P95 latency and the run size."""
+def table_markdown(rows: list[tuple[list[MethodRun], MethodMetrics]]) -> str:
+    """The paper's Table I layout, plus P95 latency, the spread between trained models and the run size."""
     lines = [
-        "| Task | Method | Return | Latency (ms) | Median / P95 latency (ms) | Intra-run std | Worst-case | Seeds x episodes "
-        "| Steps/episode | Host load (1 min) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| Task | Method | Return | Latency (ms) | Median / P95 latency (ms) | Intra-run std | Worst-case "
+        "| Std over trained models | Models x eval seeds x episodes | Steps/episode | Host load (1 min) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for run, m in rows:
+    for row, m in rows:
+        run = row[0]
+        per_model = m.num_seeds // m.num_training_seeds
         lines.append(
             f"| {TASK_NAMES[env_family(run.env_id)]} | {run.method} | {m.return_mean:.4f} ± {m.return_std:.4f} "
             f"| {m.latency_mean_ms:.2f} ± {m.latency_std_ms:.2f} | {m.latency_median_ms:.2f} / {m.latency_p95_ms:.2f} "
-            f"| {m.intra_run_std:.4f} | {m.worst_case:.4f} | {m.num_seeds} x {m.num_episodes // m.num_seeds} "
-            f"| {run.max_steps} | {_load(run)} |"
+            f"| {m.intra_run_std:.4f} | {m.worst_case:.4f} "
+            f"| {m.training_seed_std:.4f} | {m.num_training_seeds} x {per_model} x {m.num_episodes // m.num_seeds} "
+            f"| {run.max_steps} | {_load(row)} |"
         )
+    return "\n".join(lines) + "\n"
+
+
+def significance(rows: list[list[MethodRun]], reference: str = REFERENCE) -> list[dict]:
+    """reference - other for every other row of the same env (hierarchical bootstrap over trained
+    models, then episodes); empty when the reference row is missing."""
+    out = []
+    for ref in (r for r in rows if r[0].method == reference):
+        for other in rows:
+            if other[0].env_id != ref[0].env_id or other is ref:
+                continue
+            out.append({"env_id": ref[0].env_id, "a": reference, "b": other[0].method,
+                        **bootstrap_difference(episodes_by_model(ref), episodes_by_model(other))})
+    return out
+
+
+def significance_markdown(results: list[dict]) -> str:
+    lines = ["| Task | Comparison | Difference (normalized return) | 95 % bootstrap interval | P(difference > 0) "
+             "| Models (a / b) |", "|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {TASK_NAMES[env_family(r['env_id'])]} | {r['a']} - {r['b']} | {r['difference']:+.4f} "
+                     f"| [{r['ci95_low']:+.4f}, {r['ci95_high']:+.4f}] | {r['p_greater']:.3f} "
+                     f"| {r['models_a']} / {r['models_b']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -71,12 +122,12 @@ def _pareto_front(lat: np.ndarray, ret: np.ndarray) -> list[int]:
     return front
 
 
-def plot_pareto(rows: list[tuple[MethodRun, MethodMetrics]], path: Path) -> Path:
+def plot_pareto(rows: list[tuple[list[MethodRun], MethodMetrics]], path: Path) -> Path:
     """Fig. 3: mean decision latency (log x) vs normalized return, one panel per task."""
-    tasks = sorted({env_family(r.env_id) for r, _ in rows})
+    tasks = sorted({env_family(r[0].env_id) for r, _ in rows})
     fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4.5), squeeze=False)
     for ax, task in zip(axes[0], tasks):
-        sel = [(r, m) for r, m in rows if env_family(r.env_id) == task]
+        sel = [(r[0], m) for r, m in rows if env_family(r[0].env_id) == task]
         lat = np.array([m.latency_mean_ms for _, m in sel])
         ret = np.array([m.return_mean for _, m in sel])
         for (r, m), x, y in zip(sel, lat, ret):
@@ -154,17 +205,24 @@ def write_report(results: ResultsFile, out_dir: str | Path) -> dict[str, Path]:
     """table1.md, table1.json, pareto.png, candidates_pca.png under out_dir."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    runs = _order(results.runs)
-    rows = [(r, run_metrics(r)) for r in runs]
+    groups = group_rows(results.runs)
+    rows = [(g, row_metrics(g)) for g in groups]
     paths = {"table_md": out / "table1.md", "table_json": out / "table1.json"}
     paths["table_md"].write_text(table_markdown(rows))
     paths["table_json"].write_text(json.dumps([
-        {"task": TASK_NAMES[env_family(r.env_id)], "env_id": r.env_id, "method": r.method,
-         "max_steps": r.max_steps, "setting": r.setting, "host": r.host,
-         "load_avg_1min_per_seed": [s.load_avg_1min for s in r.seeds], **m.model_dump()}
-        for r, m in rows], indent=2) + "\n")
+        {"task": TASK_NAMES[env_family(g[0].env_id)], "env_id": g[0].env_id, "method": g[0].method,
+         "max_steps": g[0].max_steps, "training_seeds": [r.training_seed for r in g],
+         "settings": [r.setting for r in g], "host": g[0].host,
+         "load_avg_1min_per_seed": [s.load_avg_1min for r in g for s in r.seeds], **m.model_dump()}
+        for g, m in rows], indent=2) + "\n")
+    sig = significance(groups)
+    if sig:
+        paths["significance_md"] = out / "significance.md"
+        paths["significance_md"].write_text(significance_markdown(sig))
+        paths["significance_json"] = out / "significance.json"
+        paths["significance_json"].write_text(json.dumps(sig, indent=2) + "\n")
     paths["pareto_png"] = plot_pareto(rows, out / "pareto.png")
-    pca = plot_candidates_pca(runs, out / "candidates_pca.png")
+    pca = plot_candidates_pca([g[0] for g in groups], out / "candidates_pca.png")
     if pca is not None:
         paths["pca_png"] = pca
     return paths

@@ -54,13 +54,15 @@ class MethodRun(BaseModel):
     env_id: str = Field(description="gymnasium env id, e.g. HalfCheetah-v5")
     max_steps: int = Field(ge=1, description="control steps per episode at most")
     setting: dict[str, Any] = Field(description="policy and planner settings; runs merge only when equal")
+    training_seed: int | None = Field(None, description="training seed of the evaluated model; a Table I row pools "
+                                      "its training seeds (None: one model, e.g. the teacher)")
     host: dict[str, str] = Field(default_factory=dict, description="where latencies were measured")
     seeds: list[SeedResult] = Field(default_factory=list)
     candidates: Candidates | None = None
 
     @property
-    def key(self) -> tuple[str, str]:
-        return (self.env_id, self.method)
+    def key(self) -> tuple[str, str, int | None]:
+        return (self.env_id, self.method, self.training_seed)
 
 
 class ResultsFile(BaseModel):
@@ -109,7 +111,7 @@ def merge_runs(runs: Iterable[MethodRun]) -> ResultsFile:
             continue
         if have.setting != run.setting or have.max_steps != run.max_steps:
             raise ValueError(
-                f"method {run.method!r} on {run.env_id}: runs with different settings "
+                f"method {run.method!r} on {run.env_id} (training seed {run.training_seed}): runs with different settings "
                 f"(max_steps {have.max_steps} vs {run.max_steps}, setting {have.setting} vs {run.setting}); "
                 "give them different --method labels or rerun with one setting"
             )

@@ -63,6 +63,7 @@ class Student(nn.Module):
         self.free_fraction = float((~self.fixed).float().mean())  # of the tensor's entries, for entries=free
         self.action_cols = layout.column_slice(layout.action.column)
         self.action_row = layout.action.row
+        self.noise = torch.Generator().manual_seed(0)  # training noise; registered in the TrainState for exact resume
 
     def reimpose(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
         return torch.where(self.fixed, prior, x)
@@ -94,6 +95,10 @@ class Student(nn.Module):
     def after_step(self) -> None:
         """Hook after each optimizer step (EMA targets of consistency models)."""
 
+    def export_module(self) -> nn.Module:
+        """What ONNX traces: the student itself, unless its forward uses an op ONNX lacks."""
+        return self
+
 
 @dataclass
 class PairTensors:
@@ -109,11 +114,13 @@ class PairTensors:
 
 
 def make_state(model: Student, cfg: TrainConfig, meta: dict) -> TrainState:
-    """Adam + a batch generator as a resumable TrainState for dnk_training.trainer.run_training."""
-    torch.manual_seed(cfg.seed)
+    """Adam + the batch and training-noise generators as a resumable TrainState for
+    dnk_training.trainer.run_training (every random draw of a student step comes from these two)."""
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
-    return TrainState(modules={"student": model}, optimizers={"adam": opt}, generators={"batches": gen}, meta=meta)
+    model.noise.manual_seed(cfg.seed + 1)
+    return TrainState(modules={"student": model}, optimizers={"adam": opt},
+                      generators={"batches": gen, "noise": model.noise}, meta=meta)
 
 
 def make_step_fn(model: Student, data: PairTensors, cfg: TrainConfig, state: TrainState, grad_clip: float = 1.0):

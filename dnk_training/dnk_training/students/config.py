@@ -43,6 +43,9 @@ class DistillConfig(BaseModel):
     kdmf: KDMFConfig = Field(KDMFConfig(), description="KDM-F settings (eigen-factorized Koopman matrix)")
     cd: ConsistencyConfig = Field(ConsistencyConfig(), description="consistency distillation settings")
     ct: ConsistencyConfig = Field(ConsistencyConfig(), description="consistency training settings")
+    match_params: bool = Field(
+        True, description="give every student about FDK's trainable-parameter count by solving each other "
+        "student's MLP width (student.hidden stays FDK's); off: every student uses student.hidden as is")
     train: TrainConfig
 
     @model_validator(mode="before")
@@ -61,6 +64,13 @@ class DistillConfig(BaseModel):
                                  f"budget; set them once with student.{sorted(clash)[0]}=...")
             data[name] = {**section, **shared}
         return data
+
+    @model_validator(mode="after")
+    def _ct_curriculum(self) -> "DistillConfig":
+        """CT's curriculum spans the run unless set (CleanDiffuser: curriculum_cycle = training iterations)."""
+        if self.ct.curriculum_steps is None:
+            self.ct = self.ct.model_copy(update={"curriculum_steps": self.train.steps})
+        return self
 
     def student_config(self, model: str) -> StudentConfig:
         if model not in MODELS:
