@@ -261,6 +261,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     """All-or-nothing: every requested model is loaded before anything is written, each is exported
     (and parity-checked) into a staging folder, and only when all passed do they replace the old files."""
     import shutil
+    import tempfile
 
     from dnk_training.configs import TaskConfig
     from dnk_training.export import ExportParityError, export_classifier, export_critic, export_student
@@ -309,8 +310,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         jobs.append(("critic", paths.selectors, lambda out: export_critic(
             critic, out, f"{task.name}-iql-critic", task.layout, task.dataset.horizon, clf.normalizer, task.task,
             critic_prov)[1]))
-    staging = paths.root / ".export-staging"
-    shutil.rmtree(staging, ignore_errors=True)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".export-staging-", dir=paths.root))  # one per process: exports may run side by side
     try:
         try:
             results = {name: export(staging / f"{name}.onnx") for name, _, export in jobs}

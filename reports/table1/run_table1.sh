@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
-# Reduced-scale Table I on HalfCheetah (halfcheetah_medium_expert-dnk-v0, horizon 4).
-# Every method runs through `dnk-eval d4rl` (students through dnk_planner.core.Planner, the teacher
-# under its native protocol), sequentially, niced, single-threaded, on this machine.
+# Table I on HalfCheetah at CPU scale: every row from 3 trained models (training seeds 0-2), full
+# 1000-step episodes, one harness (dnk-eval d4rl) and one stopwatch for students and teacher.
 #
-#   bash reports/table1/run_table1.sh                # budget-driven episode length (see below)
-#   STEPS=100 bash reports/table1/run_table1.sh      # force the common episode length
+#   bash reports/table1/run_table1.sh                  # everything, resumable: rerun to continue
+#   PARTS="eval report" bash reports/table1/run_table1.sh
 #
-# Order (the teacher is the slow one, so it goes last and gets what time is left):
-#   Part B: the 5 IQL-selected student rows at the full 1000 steps, 3 seeds x 5 episodes
-#           -> reports/table1/students_1000steps/ ;
-#   probe:  8 single-state teacher decisions -> STEPS = min(1000, teacher budget / (15 x decision time)),
-#           rounded down to a multiple of 10; teacher budget = DEADLINE (epoch s) - now - REPORT_MARGIN_S,
-#           or TEACHER_BUDGET_S when DEADLINE is unset;
-#   Part A: all 7 methods, 3 seeds x 5 episodes x STEPS steps (the same setting for everyone)
-#           -> reports/table1/results/ and reports/table1/table1.md.
-# Seeds already in a results file are resumed, not rerun. PARTS (default "full probe students teacher
-# report") picks steps, e.g. STEPS=100 PARTS=teacher starts the teacher before the students exist.
+# Parts, in order (each skips what is already on disk):
+#   models   teacher, return classifier, IQL critic (reports/teacher/train_small.sh), when missing;
+#   pairs    102,400 train + 2,048 held-out DDIM pairs (preset table1: 2048 priors per teacher call),
+#            and the within-prior spread of DDPM vs DDIM targets (pairs/spread.json);
+#   students fdk kdm kdmf cd ct x training seeds, 50 epochs each, two at a time (2 cores), then ONNX;
+#   fidelity held-out fidelity, parameter counts and latency per training seed -> $OUT/fidelity/;
+#   floor    FDK at the old rank r = 32 < m = 64 (training seed 0, same pairs and budget) beside the
+#            default r = m: the L_lat floor it logs, before and after -> $OUT/lat_floor.json;
+#   eval     every row at 1000 steps: students 3 eval seeds x 5 episodes per trained model, DNK with the
+#            classifier selector and the teacher 3 eval seeds x TEACHER_EPISODES (their decisions cost
+#            65 ms and ~1 s here; the teacher runs one job per eval seed, slowest first); two
+#            single-threaded evaluations at a time and nothing else;
+#   report   table1.md/json, significance.md/json, pareto.png, candidates_pca.png.
 set -eo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -24,71 +26,105 @@ cd "$ROOT"
 set -u
 export MPLBACKEND=Agg OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 ART="${ART:-artifacts/halfcheetah}"
-DATA="${DATA:-halfcheetah_medium_expert-dnk-v0.hdf5}"
 OUT="${OUT:-reports/table1}"
-SEEDS=(0 1 2)
-EPISODES=5
-TEACHER_BUDGET_S="${TEACHER_BUDGET_S:-600}"
-EVAL=(nice -n 10 python -m dnk_training.eval.cli)
-COMMON=(--resume --env HalfCheetah-v5 --seeds "${SEEDS[@]}" --episodes "$EPISODES" --num-candidates 64
-        --temperature 0.5 --threads 1 --provider cpu --candidate-states 4 --candidate-dataset "$DATA")
-
-PARTS=" ${PARTS:-full probe students teacher report} "
+PRESET="${PRESET:-table1}"
+TRAIN_SEEDS=(${TRAIN_SEEDS:-0 1 2})
+MODELS=(fdk kdm kdmf cd ct)
+EPISODES="${EPISODES:-5}"
+TEACHER_EPISODES="${TEACHER_EPISODES:-1}"
+DATA="${DATA:-halfcheetah_medium_expert-dnk-v0.hdf5}"
+PARTS=" ${PARTS:-models pairs students fidelity floor eval report} "
 has() { [[ "$PARTS" == *" $1 "* ]]; }
-need() { [ -f "$1" ] || { echo "run_table1: missing $1 (produced by dnk-train / the distillation CLI)" >&2; exit 1; }; }
-if has full || has students; then
-  need "$ART/selectors/critic.onnx"; need "$ART/selectors/classifier.onnx"
-  for s in fdk kdm kdmf cd ct; do need "$ART/students/$s.onnx"; done
+train() { nice -n 10 python -m dnk_training.cli "$@" --artifacts "$ART" --preset "$PRESET" --threads 1; }
+stem() { if [ "$2" = 0 ]; then echo "$1"; else echo "$1-s$2"; fi; }  # = distill_cli.run_name
+export -f train stem
+export ART PRESET
+
+if has models && { [ ! -f "$ART/iql.json" ] || [ ! -f "$ART/teacher.json" ]; }; then
+  OUT="$ART" bash reports/teacher/train_small.sh
+fi
+if has pairs; then
+  train gen-pairs --split heldout --resume --no-progress
+  train gen-pairs --split train --resume --no-progress
+  [ -f "$ART/pairs/spread.json" ] || train pair-spread --samples 256 --seeds 4
+  mkdir -p "$OUT" && cp "$ART/pairs/spread.json" "$OUT/pair_spread.json"
 fi
 
-student() {  # label file selector results_dir steps
-  "${EVAL[@]}" d4rl --method "$1" --student "$ART/students/$2.onnx" --selector "$3" \
-    --selector-model "$ART/selectors/$3.onnx" "${COMMON[@]}" --max-steps "$5" --out "$4/$2_$3.json"
+student_job() {  # model seed: train (resuming a checkpoint when there is one), then export
+  local name; name=$(stem "$1" "$2")
+  local resume=()
+  compgen -G "$ART/runs/$name/checkpoints/ckpt_*.json" >/dev/null && resume=(--resume)
+  train train-student --model "$1" --train-seed "$2" --no-progress "${resume[@]}" > "$ART/train_$name.log" 2>&1
+  train export --models "$1" --train-seed "$2" >> "$ART/train_$name.log" 2>&1
+  tail -n 2 "$ART/train_$name.log" | head -n 1
 }
-run_students() {  # results_dir steps [skip-classifier]
-  student "DNK (IQL)" fdk critic "$1" "$2"
-  [ "${3:-}" = skip-classifier ] || student "DNK (classifier)" fdk classifier "$1" "$2"
-  student KDM kdm critic "$1" "$2"
-  student KDM-F kdmf critic "$1" "$2"
-  student CD cd critic "$1" "$2"
-  student CT ct critic "$1" "$2"
-}
-
-# Part B: students at the full D4RL episode length.
-if has full; then
-  mkdir -p "$OUT/students_1000steps/results"
-  # DNK (classifier) is left out at 1000 steps: its ONNX classifier selector (a half U-Net on 64
-  # candidates) costs ~65 ms per decision here, 15 CPU-minutes for 15 episodes, over the budget.
-  run_students "$OUT/students_1000steps/results" 1000 skip-classifier
-  "${EVAL[@]}" report "$OUT"/students_1000steps/results/*.json --out "$OUT/students_1000steps"
+export -f student_job
+if has students; then
+  # CD (a teacher ODE step per training step) first, so the cheap students fill the other core.
+  for s in "${TRAIN_SEEDS[@]}"; do echo "cd $s"; done > /tmp/table1_jobs.$$
+  for s in "${TRAIN_SEEDS[@]}"; do for m in fdk kdm kdmf ct; do echo "$m $s"; done; done >> /tmp/table1_jobs.$$
+  xargs -P 2 -L 1 bash -c 'student_job "$0" "$1"' < /tmp/table1_jobs.$$
+  rm -f /tmp/table1_jobs.$$
+  [ -f "$ART/selectors/critic.onnx" ] || train export --models --selectors
 fi
-if has probe || has teacher; then need "$ART/teacher.json"; need "$ART/classifier.json"; fi
-if [ -z "${STEPS:-}" ]; then
-  has probe || { echo "run_table1: set STEPS or include 'probe' in PARTS" >&2; exit 1; }
-  TEACHER_MS=$(nice -n 10 python - "$ART" <<'PY'
-import sys, time, numpy as np
-from dnk_training.eval.bridge import TeacherPolicy
-p = TeacherPolicy(sys.argv[1], num_candidates=64, temperature=0.5, threads=1)
-p.reset(0)
-obs = np.zeros(17)
-p.decide(obs)
-t = []
-for _ in range(8):
-    t0 = time.perf_counter(); p.decide(obs); t.append(time.perf_counter() - t0)
-print(f"{1e3 * float(np.median(t)):.1f}")
+if has fidelity; then
+  for s in "${TRAIN_SEEDS[@]}"; do
+    train distill-report --models "${MODELS[@]}" --train-seed "$s" --out "$OUT/fidelity/seed$s" > /dev/null
+  done
+fi
+if has floor; then
+  R32="$ART/rank32"
+  mkdir -p "$R32"
+  for f in teacher classifier iql; do ln -sf "$(realpath "$ART/$f.json")" "$(realpath "$ART/$f.safetensors")" "$R32/"; done
+  ln -sfn "$(realpath "$ART/pairs")" "$R32/pairs"
+  resume=()
+  compgen -G "$R32/runs/fdk/checkpoints/ckpt_*.json" >/dev/null && resume=(--resume)
+  nice -n 10 python -m dnk_training.cli train-student --artifacts "$R32" --preset "$PRESET" --threads 1 --model fdk \
+    --set fdk.rank=32 --no-progress "${resume[@]}" > "$R32/train.log" 2>&1
+  python - "$ART/runs/fdk/scalars.csv" "$R32/runs/fdk/scalars.csv" "$OUT/lat_floor.json" <<'PY'
+import json, sys
+from dnk_training.logging_utils import read_scalars
+out = {}
+for label, path in (("rank_64_default", sys.argv[1]), ("rank_32_before", sys.argv[2])):
+    s = read_scalars(path)
+    tail = lambda k: sum(s[k][1][-10:]) / len(s[k][1][-10:])  # mean of the last 10 logged values
+    out[label] = {"L_lat": tail("fdk/lat"), "lat_floor": tail("fdk/lat_floor"), "L_pred": tail("fdk/pred"),
+                  "floor_share_of_L_lat": tail("fdk/lat_floor") / max(tail("fdk/lat"), 1e-12)}
+open(sys.argv[3], "w").write(json.dumps(out, indent=1) + "\n")
+print(json.dumps(out))
 PY
-)
-  if [ -n "${DEADLINE:-}" ]; then TEACHER_BUDGET_S=$(( DEADLINE - $(date +%s) - ${REPORT_MARGIN_S:-120} )); fi
-  STEPS=$(python -c "s=int($TEACHER_BUDGET_S*1000/(${#SEEDS[@]}*$EPISODES*$TEACHER_MS)); print(max(10, min(1000, s//10*10)))")
-  echo "run_table1: teacher decision ~${TEACHER_MS} ms -> ${STEPS} steps per episode for every method"
 fi
-mkdir -p "$OUT/results"
-has probe && printf '{"steps": %s, "teacher_decision_ms_probe": "%s", "teacher_budget_s": %s, "started": "%s", "load_avg": "%s"}\n' \
-  "$STEPS" "${TEACHER_MS:-forced}" "$TEACHER_BUDGET_S" "$(date -u +%FT%TZ)" "$(cut -d' ' -f1-3 /proc/loadavg)" > "$OUT/run_settings.json"
 
-# Part A: all methods, common length.
-has students && run_students "$OUT/results" "$STEPS"
-has teacher && "${EVAL[@]}" d4rl --method Teacher --teacher "$ART" "${COMMON[@]}" --max-steps "$STEPS" --out "$OUT/results/teacher.json"
-has report && "${EVAL[@]}" report "$OUT"/results/*.json --out "$OUT"
-
+EVAL=(nice -n 10 python -m dnk_training.eval.cli d4rl --resume --env HalfCheetah-v5 --seeds 0 1 2 --max-steps 1000
+      --num-candidates 64 --temperature 0.5 --threads 1 --provider cpu --candidate-states 4 --candidate-dataset "$DATA"
+      --no-progress)
+label() { case "$1" in fdk) echo "DNK (IQL)";; kdm) echo KDM;; kdmf) echo KDM-F;; cd) echo CD;; ct) echo CT;; esac; }
+eval_job() {  # kind model seed
+  local res="$OUT/results"
+  mkdir -p "$res"
+  case "$1" in
+    teacher) "${EVAL[@]}" --method Teacher --teacher "$ART" --seeds "$3" --episodes "$TEACHER_EPISODES" \
+      --out "$res/teacher_seed$3.json";;  # one job per eval seed: the two cores share the slowest row
+    classifier) local n; n=$(stem fdk "$3")
+      "${EVAL[@]}" --method "DNK (classifier)" --student "$ART/students/$n.onnx" --training-seed "$3" \
+        --selector classifier --selector-model "$ART/selectors/classifier.onnx" --episodes "$TEACHER_EPISODES" \
+        --out "$res/${n}_classifier.json";;
+    student) local n; n=$(stem "$2" "$3")
+      "${EVAL[@]}" --method "$(label "$2")" --student "$ART/students/$n.onnx" --training-seed "$3" \
+        --selector critic --selector-model "$ART/selectors/critic.onnx" --episodes "$EPISODES" --out "$res/${n}_critic.json";;
+  esac
+}
+export -f eval_job label
+export EVAL_STR="${EVAL[*]}" OUT EPISODES TEACHER_EPISODES
+if has eval; then
+  { for s in 0 1 2; do echo "teacher - $s"; done
+    for s in "${TRAIN_SEEDS[@]}"; do echo "classifier fdk $s"; done
+    for s in "${TRAIN_SEEDS[@]}"; do for m in "${MODELS[@]}"; do echo "student $m $s"; done; done; } > /tmp/table1_eval.$$
+  # bash -c cannot inherit an array: rebuild EVAL from its string form inside each job
+  xargs -P 2 -L 1 bash -c 'read -r -a EVAL <<< "$EVAL_STR"; eval_job "$0" "$1" "$2"' < /tmp/table1_eval.$$
+  rm -f /tmp/table1_eval.$$
+fi
+if has report; then
+  python -m dnk_training.eval.cli report "$OUT"/results/*.json --out "$OUT"
+fi
 echo "run_table1: done $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
