@@ -78,10 +78,11 @@ def table_markdown(rows: list[tuple[list[MethodRun], MethodMetrics]]) -> str:
     for row, m in rows:
         run = row[0]
         per_model = m.num_seeds // m.num_training_seeds
+        intra = f"{m.intra_run_std:.4f}" if m.num_episodes > m.num_seeds else "n/a (1 episode per run)"
         lines.append(
             f"| {TASK_NAMES[env_family(run.env_id)]} | {run.method} | {m.return_mean:.4f} ± {m.return_std:.4f} "
             f"| {m.latency_mean_ms:.2f} ± {m.latency_std_ms:.2f} | {m.latency_median_ms:.2f} / {m.latency_p95_ms:.2f} "
-            f"| {m.intra_run_std:.4f} | {m.worst_case:.4f} "
+            f"| {intra} | {m.worst_case:.4f} "
             f"| {m.training_seed_std:.4f} | {m.num_training_seeds} x {per_model} x {m.num_episodes // m.num_seeds} "
             f"| {run.max_steps} | {_load(row)} |"
         )
