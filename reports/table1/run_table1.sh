@@ -4,6 +4,7 @@
 #
 #   bash reports/table1/run_table1.sh                  # everything, resumable: rerun to continue
 #   PARTS="eval report" bash reports/table1/run_table1.sh
+#   TASK=walker2d OUT=reports/table1/walker2d bash reports/table1/run_table1.sh   # Walker2d-v5 (H = 32)
 #
 # Parts, in order (each skips what is already on disk):
 #   models   teacher, return classifier, IQL critic (reports/teacher/train_small.sh), when missing;
@@ -25,14 +26,17 @@ cd "$ROOT"
 . scripts/env.sh  # (the colcon setup script it sources is not `set -u` clean)
 set -u
 export MPLBACKEND=Agg OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-ART="${ART:-artifacts/halfcheetah}"
+TASK="${TASK:-halfcheetah}"  # halfcheetah | walker2d: dnk_training/config/<task>.yaml
+ART="${ART:-artifacts/$TASK}"
 OUT="${OUT:-reports/table1}"
 PRESET="${PRESET:-table1}"
 TRAIN_SEEDS=(${TRAIN_SEEDS:-0 1 2})
 MODELS=(fdk kdm kdmf cd ct)
 EPISODES="${EPISODES:-5}"
 TEACHER_EPISODES="${TEACHER_EPISODES:-1}"
-DATA="${DATA:-halfcheetah_medium_expert-dnk-v0.hdf5}"
+DATA="${DATA:-${TASK}_medium_expert-dnk-v0.hdf5}"
+case "$TASK" in halfcheetah) ENV_ID=HalfCheetah-v5;; walker2d) ENV_ID=Walker2d-v5;;
+  *) echo "run_table1: TASK=$TASK unknown; use halfcheetah or walker2d" >&2; exit 2;; esac
 PARTS=" ${PARTS:-models pairs students fidelity floor eval report} "
 has() { [[ "$PARTS" == *" $1 "* ]]; }
 train() { nice -n 10 python -m dnk_training.cli "$@" --artifacts "$ART" --preset "$PRESET" --threads 1; }
@@ -41,7 +45,7 @@ export -f train stem
 export ART PRESET
 
 if has models && { [ ! -f "$ART/iql.json" ] || [ ! -f "$ART/teacher.json" ]; }; then
-  OUT="$ART" bash reports/teacher/train_small.sh
+  TASK="$TASK" OUT="$ART" bash reports/teacher/train_small.sh
 fi
 if has pairs; then
   train gen-pairs --split heldout --resume --no-progress
@@ -95,7 +99,7 @@ print(json.dumps(out))
 PY
 fi
 
-EVAL=(nice -n 10 python -m dnk_training.eval.cli d4rl --resume --env HalfCheetah-v5 --seeds 0 1 2 --max-steps 1000
+EVAL=(nice -n 10 python -m dnk_training.eval.cli d4rl --resume --env "$ENV_ID" --seeds 0 1 2 --max-steps 1000
       --num-candidates 64 --temperature 0.5 --threads 1 --provider cpu --candidate-states 4 --candidate-dataset "$DATA"
       --no-progress)
 label() { case "$1" in fdk) echo "DNK (IQL)";; kdm) echo KDM;; kdmf) echo KDM-F;; cd) echo CD;; ct) echo CT;; esac; }
