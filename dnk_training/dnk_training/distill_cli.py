@@ -270,19 +270,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     paths = Paths(args)
     hashes = provenance_hashes(paths)
+    seed = distill_config_from_args(args).train.seed
     jobs = []  # (name, destination folder, export(staged .onnx path) -> max abs error)
     for name in args.models:
-        model, meta = load_student(paths.run(name, args.train_seed or 0))
+        stem = run_name(name, seed)
+        model, meta = load_student(paths.run(name, seed))
         task = TaskConfig.model_validate(meta["task_config"])
         norm = Normalizer.from_dict(meta["normalizer"])
         prov = {"dataset": task.dataset.path, "teacher": meta["teacher"], "method": name,
                 "config": json.dumps(meta["distill_config"]), "pairs": f"{meta['num_pairs']} from {meta['pairs']}",
                 "steps": str(meta["step"]), "preset": meta["preset"], **hashes,
                 "config_sha256": _sha256_text(json.dumps(meta["distill_config"], sort_keys=True))}
-        jobs.append((run_name(name, args.train_seed or 0), paths.students,
-                     lambda out, m=model, t=task, n=norm, pv=prov, nm=run_name(name, args.train_seed or 0): export_student(
-                         m, out, f"{t.name}-{nm}", t.layout, t.dataset.horizon, n, t.task, pv,
-                         row_period_s=t.row_period_s)[1]))
+        jobs.append((stem, paths.students, lambda out, m=model, t=task, n=norm, pv=prov, nm=stem: export_student(
+            m, out, f"{t.name}-{nm}", t.layout, t.dataset.horizon, n, t.task, pv, row_period_s=t.row_period_s)[1]))
     if args.teacher_model:
         from dnk_training.export import export_teacher
         from dnk_training.teacher import Teacher
@@ -405,6 +405,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     teacher, classifier = _load_teacher(paths)
+    seed = distill_config_from_args(args).train.seed
     held = load_pairs(paths.pairs / "heldout")
     prior, target = held["prior"], held["target"]
     free = ~teacher.conditioning.mask.numpy()
@@ -416,7 +417,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         "target_variance_free": float(target[:, free].var()),
         "target_variance_first_action": float(target[:, row, act].var()),
         "threads": args.threads,
-        "train_seed": args.train_seed or 0,
+        "train_seed": seed,
         "students": {},
     }
     sweep_prior, sweep_target = _prior_sweep(teacher, classifier, prior, args.sweep_contexts, args.sweep_priors,
@@ -426,18 +427,18 @@ def cmd_report(args: argparse.Namespace) -> int:
                              "teacher_between_prior_var": prior_sensitivity(
                                  sweep_target, sweep_target, free)["between_prior_var"]}
     for model_name in args.models:
-        name = run_name(model_name, args.train_seed or 0)
+        name = run_name(model_name, seed)
         onnx = load_model(paths.students / f"{name}.onnx", provider="cpu", threads=args.threads)
         entry = fidelity(_trajectories(onnx, prior), target, free, act, row)
         sweep = _trajectories(onnx, sweep_prior).reshape(sweep_target.shape)
         entry["prior_sweep"] = prior_sensitivity(sweep, sweep_target, free)
         entry["latency_b64"] = _timed(lambda: onnx.run(prior=batch), args.latency_runs, 20)
-        student, meta = load_student(paths.run(model_name, args.train_seed or 0))
+        student, meta = load_student(paths.run(model_name, seed))
         entry["parameters"] = trainable_parameters(student)
         entry["hidden"] = student.cfg.hidden
         entry["train_steps"] = int(meta["step"])
         entry["train_pairs"] = int(meta["num_pairs"])
-        scal = read_scalars(paths.run(model_name, args.train_seed or 0) / "scalars.csv")
+        scal = read_scalars(paths.run(model_name, seed) / "scalars.csv")
         entry["final_train_loss"] = scal[f"{model_name}/loss"][1][-1]
         report["students"][model_name] = entry
         print(name, json.dumps(entry))
@@ -449,7 +450,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     report["teacher_latency_b64"]["steps"] = teacher.steps
     print("teacher", json.dumps(report["teacher_latency_b64"]))
     (out / "report.json").write_text(json.dumps(report, indent=1))
-    _plot_report(report, paths, args.models, args.train_seed or 0, out)
+    _plot_report(report, paths, args.models, seed, out)
     return 0
 
 

@@ -133,7 +133,7 @@ class ConsistencyStudent(Student):
         c_out = sd * (s - self.sigma_floor) / (sd**2 + s**2).sqrt()
         c_in = 1 / (sd**2 + s**2).sqrt()
         flat = self.flat(x)
-        inp = torch.where(self.flat(self.fixed[None].expand_as(x)), flat, c_in * flat)
+        inp = torch.where(self.fixed.reshape(1, -1), flat, c_in * flat)
         c_noise = 0.25 * sigma.clamp(min=1e-3).log()  # ln(0) never reaches the embedding (CD's clean end)
         emb = sinusoidal_embedding(250.0 * (c_noise + 2.0), self.cfg.time_embed, max_period=1000.0, endpoint=False)
         y = c_skip * flat + c_out * net(torch.cat([inp, emb], dim=1))
@@ -145,7 +145,7 @@ class ConsistencyStudent(Student):
         return self.f(self.ema_net, x, torch.full((b,), self.sigma_top))
 
     def _levels(self, b: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(sigma_i, sigma_{i+1}, loss weight) per sample, and for CD the teacher grid index i."""
+        """Per sample: the grid index i (CD: the teacher's), sigma_i and sigma_{i+1}."""
         if self.mode == "cd":
             n = torch.randint(0, self.abar.shape[0] - 1, (b,), generator=self.noise)
             return n, self.teacher_sigma[n], self.teacher_sigma[n + 1]
