@@ -29,7 +29,10 @@ COPY dnk_bringup src/dnk_bringup
 COPY colcon.meta colcon.meta
 # dnk_training (torch) is not part of the robot image.
 RUN . /opt/ros/jazzy/setup.bash \
-    && colcon build --packages-skip dnk_training --event-handlers console_cohesion+
+    && colcon build --packages-skip dnk_training --event-handlers console_cohesion+ \
+    && . install/setup.bash \
+    && python3 -c "from dnk_planner.core.arm_geometry import compile_kernels; compile_kernels()"
+# ^ numba compiles the whole-arm kernels once into the image's cache, so no start pays for it
 
 COPY docker/robot_entrypoint.sh /robot_entrypoint.sh
 # `docker stop` sends this to `ros2 launch` (PID 1): launch 3.4 ignores SIGTERM and leaves its

@@ -1,5 +1,5 @@
-"""Decision latency of the planner core: p50/p95/p99 per phase (prior, inference, FK, clearance,
-scoring, total).
+"""Decision latency of the planner core: p50/p95/p99 per phase (prior, inference, arm = FK and
+whole-arm clearance in one compiled pass, scoring = arm + limits + terms + argmax, total).
 
 One decision = N joint-space candidates at horizon H through the FDK-sized student (seeded random
 weights with the trained student's shape and cost, arm layout q | goal | goal_q), the whole-arm
@@ -37,7 +37,7 @@ from dnk_planner.core.selectors import GeometricSelector
 from dnk_planner.testing.models import ARM_MODEL_ID, build_arm_primitive_model, build_fdk_sized_model
 
 REPO = Path(__file__).resolve().parents[2]
-PHASES = ("prior_ms", "inference_ms", "fk_ms", "clearance_ms", "scoring_ms", "total_ms")
+PHASES = ("prior_ms", "inference_ms", "arm_ms", "scoring_ms", "total_ms")
 
 # A table-top scene in front of the arm (base_link, m): two spheres, a tilted box, a table slab.
 OBSTACLES = ObstacleSet.from_shapes(

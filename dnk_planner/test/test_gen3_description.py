@@ -10,7 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dnk_planner.core.arm_geometry import SPHERE_RADII, arm_planes, collision_spheres
+from arm_testing import arm_clearance
+
+from dnk_planner.core.arm_geometry import arm_sweep
+from dnk_planner.core.geometry import ObstacleSet
 from dnk_planner.core.gen3_spheres import SPHERES
 from dnk_planner.core.kinematics import CONTINUOUS, link_frames, unwrap_near, wrap_to_pi
 from dnk_planner.testing.gen3_fit import LINKS, contains, read_stl
@@ -51,15 +54,26 @@ def test_collision_spheres_contain_every_mesh_vertex(index: int) -> None:
     assert contains(vertices, rows[:, 1:4], rows[:, 4]).all()
 
 
-def test_batched_kernel_matches_reference_fk() -> None:
-    q = np.random.default_rng(1).uniform(-3, 3, (5, 9, 7))
-    centers, ee = arm_planes(q)
+def test_arm_sweep_matches_reference_fk_and_clearance() -> None:
+    """The compiled whole-arm pass against link_frames + collision_spheres + point distances, in both
+    dtypes, with spheres and boxes near and inside the arm."""
+    rng = np.random.default_rng(1)
+    q = rng.uniform(-3, 3, (5, 9, 7))
     frames = link_frames(q)
-    assert centers.shape == (3, len(SPHERE_RADII), 45)  # planes: (xyz, sphere, configuration)
-    np.testing.assert_allclose(centers.transpose(2, 1, 0).reshape(5, 9, -1, 3), collision_spheres(frames), atol=1e-12)
-    np.testing.assert_allclose(ee.T.reshape(5, 9, 3), frames[..., -1, :3, 3], atol=1e-12)
-    c32, e32 = arm_planes(q.astype(np.float32))
-    assert c32.dtype == np.float32 and np.abs(e32.T.reshape(5, 9, 3) - frames[..., -1, :3, 3]).max() < 1e-5
+    obstacles = ObstacleSet.from_shapes(
+        spheres=[("a", (0.3, 0.1, 0.4), 0.1), ("b", (-0.2, 0.3, 0.6), 0.05)],
+        boxes=[("c", (0.0, -0.4, 0.3), (0.2, 0.1, 0.3, 0.9), (0.2, 0.3, 0.4)), ("t", (0, 0, -0.05), (0, 0, 0, 1), (2, 2, 0.1))])
+    reference = arm_clearance(q, obstacles)
+    assert (reference < 0).any() and (reference > 0).any()              # both sides of contact are covered
+    clear, ee = arm_sweep(q, obstacles)
+    assert clear.shape == (5, 9) and ee.shape == (3, 5, 9)               # planes: (xyz, ...)
+    np.testing.assert_allclose(clear, reference, atol=1e-12)
+    np.testing.assert_allclose(np.moveaxis(ee, 0, -1), frames[..., -1, :3, 3], atol=1e-12)
+    c32, e32 = arm_sweep(q.astype(np.float32), obstacles)
+    assert c32.dtype == e32.dtype == np.float32
+    assert np.abs(c32 - reference).max() < 1e-5 and np.abs(np.moveaxis(e32, 0, -1) - frames[..., -1, :3, 3]).max() < 1e-5
+    free, _ = arm_sweep(q, None)
+    assert np.all(free == np.inf)
 
 
 def test_wrap_and_unwrap_continuous_joints() -> None:

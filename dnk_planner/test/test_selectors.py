@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from dnk_planner.core.config import GeometricScoreConfig, PlannerConfig
 from dnk_planner.core import Context, Planner
-from dnk_planner.core.arm_geometry import arm_planes, sphere_clearance
+from dnk_planner.core.arm_geometry import arm_sweep
 from dnk_planner.core.geometry import ObstacleSet
 from dnk_planner.core.manifest import (
     ActionSpec, ColumnSpec, FixedSpec, ModelManifest, NormalizerSpec, TensorSpec, load_model, read_manifest,
@@ -208,17 +208,15 @@ def test_classifier_selector_scores_normalized_trajectory(tmp_path: Path, loco_s
     assert d.best_index == int(np.argmax(expected))
 
 
-def test_broad_phase_cutoff_keeps_every_value_below_it() -> None:
-    """sphere_clearance with a cutoff = min(exact, cutoff), in scenes where the broad phase skips
-    whole obstacles, some spheres, or nothing."""
+def test_clearance_cutoff_keeps_every_value_below_it() -> None:
+    """arm_sweep with a cutoff = min(exact, cutoff) on random scenes (exact: the reference path)."""
     rng = np.random.default_rng(7)
     q = (Q_HOME + rng.uniform(-0.5, 0.5, (256, 7))).astype(np.float32)
-    centers, _ = arm_planes(q)
     for scene in range(20):
         spheres = [(f"s{k}", rng.uniform(-0.8, 0.8, 3), rng.uniform(0.02, 0.2)) for k in range(rng.integers(1, 4))]
         boxes = [(f"b{k}", rng.uniform(-0.8, 0.8, 3), rng.normal(size=4), rng.uniform(0.02, 0.6, 3))
                  for k in range(rng.integers(1, 4))]
         obs = ObstacleSet.from_shapes(spheres=spheres, boxes=boxes)
-        exact = arm_clearance(q, obs)
-        fast = sphere_clearance(centers, obs, cutoff=0.18)
-        np.testing.assert_allclose(fast, np.minimum(exact, 0.18), atol=2e-6, err_msg=f"scene {scene}")
+        exact = arm_clearance(q.astype(np.float64), obs)
+        fast, _ = arm_sweep(q, obs, cutoff=0.18)
+        np.testing.assert_allclose(fast, np.minimum(exact, 0.18), atol=1e-5, err_msg=f"scene {scene}")

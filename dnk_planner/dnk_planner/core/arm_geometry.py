@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from dnk_planner.core.gen3_spheres import LINK_NAMES, SPHERES
-from dnk_planner.core.geometry import ObstacleSet
+from dnk_planner.core.geometry import ObstacleSet, box_distance, compiled, sphere_distance
+from dnk_planner.core.kinematics import _T_EE, _T_JOINT, link_frames
 
 _TABLE = np.array([s for s in SPHERES if s[0] != 0], dtype=np.float64)
 SPHERE_LINKS = _TABLE[:, 0].astype(int)            # (S,) index into kinematics.link_frames
@@ -26,99 +27,112 @@ def collision_spheres(frames: np.ndarray) -> np.ndarray:
     return np.einsum("...ij,...j->...i", f[..., :3, :3], SPHERE_CENTERS) + f[..., :3, 3]
 
 
-def _chain_constants(dtype: np.dtype) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[tuple[np.ndarray, np.ndarray]]]:
-    from dnk_planner.core.kinematics import _T_EE, _T_JOINT
-
-    # per joint: (A^T so that A^T @ columns gives the columns of R A, origin translation a)
-    joints = [(np.ascontiguousarray(t[:3, :3].T, dtype=dtype), np.ascontiguousarray(t[:3, 3], dtype=dtype))
-              for t in _T_JOINT]
-    spheres = [(np.ascontiguousarray(SPHERE_CENTERS[SPHERE_LINKS == i], dtype=dtype), SPHERE_LINKS == i)
-               for i in range(1, len(_T_JOINT) + 1)]
-    ee = (np.ascontiguousarray(_T_EE[:3, :3].T, dtype=dtype), np.ascontiguousarray(_T_EE[:3, 3], dtype=dtype))
-    return joints + [ee], spheres
+def _chain_constants(dtype: np.dtype) -> tuple[np.ndarray, ...]:
+    """The chain and spheres as the kernel takes them, in `dtype`: per joint (and the fixed end-effector
+    joint last) A^T of the origin rotation (8, 3, 3) and its translation (8, 3); sphere link index,
+    centre in the link frame and radius."""
+    t = np.concatenate([_T_JOINT, _T_EE[None]])
+    return (np.ascontiguousarray(np.swapaxes(t[:, :3, :3], 1, 2), dtype=dtype),
+            np.ascontiguousarray(t[:, :3, 3], dtype=dtype), SPHERE_LINKS.astype(np.int64),
+            np.ascontiguousarray(SPHERE_CENTERS, dtype=dtype), np.ascontiguousarray(SPHERE_RADII, dtype=dtype))
 
 
 _CONSTS = {np.dtype(dt): _chain_constants(np.dtype(dt)) for dt in (np.float32, np.float64)}
 
 
-def arm_planes(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Collision-sphere centres as planes (3, S, P) and end-effector positions (3, P) for joint
-    vectors q (..., 7), P = their count; float32 in, float32 math.
+@compiled
+def _sweep(qp, rot_t, trans, links, local, radii, o_centers, o_radii, axes, offsets, half, cutoff, clear, ee):  # noqa: ANN001
+    """The chain of `kinematics.link_frames` for P configurations qp (7, P) at once, fused with the
+    distance of every link sphere to every obstacle: clear (P,) = min(cutoff, smallest sphere-surface
+    signed distance), ee (3, P) = end-effector position.
 
-    The chain of `kinematics.link_frames`, written for many configurations at once: the running
-    rotation is kept column-major as (3 columns, 3 rows, P), so each fixed joint origin is one
-    (3, 3) @ (3, 3P) product over all P configurations, each joint rotation is elementwise on
-    contiguous rows, and no (P, 4, 4) batch is ever formed (about 30x faster than `link_frames`
-    for 64 x 32 configurations).
+    Configurations are the innermost loop everywhere (contiguous, SIMD-vectorized); the running
+    rotation is kept column-major as cols[c, r, p]; no (P, 4, 4) frame and no (S, P) distance table
+    is ever stored.
     """
-    dt = np.float32 if q.dtype == np.float32 else np.float64
-    joints, spheres = _CONSTS[np.dtype(dt)]
-    qp = np.ascontiguousarray(np.asarray(q, dtype=dt).reshape(-1, 7).T)    # (7, P)
-    p = qp.shape[1]
+    p_count = qp.shape[1]
+    cols = np.zeros((3, 3, p_count), dtype=qp.dtype)
+    tmp = np.empty((3, 3, p_count), dtype=qp.dtype)
+    pos = np.zeros((3, p_count), dtype=qp.dtype)
+    cx, cy, cz = np.empty(p_count, qp.dtype), np.empty(p_count, qp.dtype), np.empty(p_count, qp.dtype)
     cos, sin = np.cos(qp), np.sin(qp)
-    cols = np.zeros((3, 3, p), dtype=dt)                                   # cols[c] = column c of R, (3, P)
-    for c in range(3):
-        cols[c, c] = 1.0
-    pos = np.zeros((3, p), dtype=dt)
-    centers = np.empty((3, len(SPHERE_LINKS), p), dtype=dt)
+    for p in range(p_count):
+        cols[0, 0, p] = cols[1, 1, p] = cols[2, 2, p] = 1.0
+        clear[p] = cutoff
+    n_spheres, nb = o_radii.shape[0], half.shape[0] // 3
     for i in range(7):
-        a_rot_t, a_pos = joints[i]
-        flat = cols.reshape(3, 3 * p)
-        pos += (a_pos @ flat).reshape(3, p)                                # t += R a
-        cols = (a_rot_t @ flat).reshape(3, 3, p)                           # R A: column c = sum_k col_k A[k, c]
-        c0 = cols[0] * cos[i] + cols[1] * sin[i]                           # R Rz(q)
-        cols[1] *= cos[i]
-        cols[1] -= cols[0] * sin[i]
-        cols[0] = c0
-        local, mask = spheres[i]
-        if len(local):                                                     # R c + t for the link's spheres
-            centers[:, mask] = (local @ cols.reshape(3, 3 * p)).reshape(-1, 3, p).transpose(1, 0, 2) + pos[:, None]
-    ee = pos + (joints[7][1] @ cols.reshape(3, 3 * p)).reshape(3, p)
-    return centers, ee
+        for r in range(3):                                                 # t += R a
+            for p in range(p_count):
+                pos[r, p] += cols[0, r, p] * trans[i, 0] + cols[1, r, p] * trans[i, 1] + cols[2, r, p] * trans[i, 2]
+        for c in range(3):                                                 # R A: column c = sum_k col_k A[k, c]
+            for r in range(3):
+                for p in range(p_count):
+                    tmp[c, r, p] = cols[0, r, p] * rot_t[i, c, 0] + cols[1, r, p] * rot_t[i, c, 1] \
+                        + cols[2, r, p] * rot_t[i, c, 2]
+        for r in range(3):                                                 # R Rz(q)
+            for p in range(p_count):
+                cols[0, r, p] = tmp[0, r, p] * cos[i, p] + tmp[1, r, p] * sin[i, p]
+                cols[1, r, p] = tmp[1, r, p] * cos[i, p] - tmp[0, r, p] * sin[i, p]
+                cols[2, r, p] = tmp[2, r, p]
+        for s in range(links.shape[0]):                                    # the link's spheres: R c + t
+            if links[s] != i + 1:
+                continue
+            for p in range(p_count):
+                cx[p] = pos[0, p] + cols[0, 0, p] * local[s, 0] + cols[1, 0, p] * local[s, 1] + cols[2, 0, p] * local[s, 2]
+                cy[p] = pos[1, p] + cols[0, 1, p] * local[s, 0] + cols[1, 1, p] * local[s, 1] + cols[2, 1, p] * local[s, 2]
+                cz[p] = pos[2, p] + cols[0, 2, p] * local[s, 0] + cols[1, 2, p] * local[s, 1] + cols[2, 2, p] * local[s, 2]
+            for k in range(n_spheres):
+                for p in range(p_count):
+                    d = sphere_distance(cx[p], cy[p], cz[p], o_centers, o_radii, k) - radii[s]
+                    clear[p] = d if d < clear[p] else clear[p]
+            for b in range(nb):
+                for p in range(p_count):
+                    d = box_distance(cx[p], cy[p], cz[p], axes, offsets, half, b, nb) - radii[s]
+                    clear[p] = d if d < clear[p] else clear[p]
+    for r in range(3):
+        for p in range(p_count):
+            ee[r, p] = pos[r, p] + cols[0, r, p] * trans[7, 0] + cols[1, r, p] * trans[7, 1] + cols[2, r, p] * trans[7, 2]
+
+
+def arm_sweep(q: np.ndarray, obstacles: ObstacleSet | None = None,
+              cutoff: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+    """Whole-arm clearance q.shape[:-1] and end-effector positions as planes (3,) + q.shape[:-1] of
+    joint vectors q (..., 7), m; float32 in, float32 math (else float64).
+
+    Clearance = the smallest signed distance from any link sphere's surface to any obstacle
+    (negative = penetration), min'd with `cutoff` (callers that saturate it pass their saturation
+    point); `cutoff` (+inf by default) without obstacles.
+    """
+    dt = np.float32 if np.asarray(q).dtype == np.float32 else np.float64
+    q = np.asarray(q, dtype=dt)
+    if q.shape[-1:] != (7,):
+        raise ValueError(f"joint vectors have shape {q.shape}; expected (..., 7) in rad, joint_1..joint_7")
+    batch = q.shape[:-1]
+    qp = np.ascontiguousarray(q.reshape(-1, 7).T)                               # (7, P)
+    clear = np.empty(qp.shape[1], dtype=dt)
+    ee = np.empty((3, qp.shape[1]), dtype=dt)
+    obstacles = ObstacleSet.empty() if obstacles is None else obstacles
+    _sweep(qp, *_CONSTS[np.dtype(dt)], *obstacles.kernel_arrays(dt), dt(cutoff), clear, ee)
+    return clear.reshape(batch), ee.reshape((3,) + batch)
+
+
+def compile_kernels() -> None:
+    """Compile (or load from numba's on-disk cache) the whole-arm and point-distance kernels in both
+    dtypes now: a node calls it at configure, so no control cycle pays the first-call compile
+    (about 2 s per kernel and dtype; a cached load takes milliseconds)."""
+    probe = ObstacleSet.from_shapes(spheres=[("probe", (1.0, 0.0, 0.0), 0.1)])
+    for dt in (np.float32, np.float64):
+        arm_sweep(np.zeros((1, 7), dtype=dt), probe)
+        probe.min_signed_distance(np.zeros((1, 3), dtype=dt))
 
 
 def arm_points(q: np.ndarray) -> np.ndarray:
     """World positions (S + 1, 3) of every collision-sphere centre and the end effector at one
     configuration q (7,): where "near the arm" is measured from."""
-    centers, ee = arm_planes(np.asarray(q, dtype=np.float64).reshape(1, 7))
-    return np.concatenate([centers.reshape(3, -1), ee], axis=1).T
-
-
-def sphere_clearance(centers: np.ndarray, obstacles: ObstacleSet, cutoff: float | None = None) -> np.ndarray:
-    """Whole-arm clearance (P,) from `arm_planes` sphere centres (3, S, P): the smallest signed
-    distance from any link sphere's surface to any obstacle (m, negative = penetration, +inf
-    without obstacles); in the centres' dtype.
-
-    With `cutoff` the result is min(clearance, cutoff), and a broad phase skips the work that
-    cannot change it: the gap between the box bounding each sphere's path over all P configurations and
-    each obstacle's axis-aligned box is a lower bound on their distance, and only obstacles and spheres with a pair under
-    the cutoff are computed exactly (callers that saturate the clearance anyway pass their
-    saturation point; the exact values below it are unchanged).
-    """
-    if cutoff is None:
-        d = obstacles.min_signed_distance_planes(centers)             # (S, P)
-        d -= SPHERE_RADII.astype(d.dtype)[:, None]
-        return d.min(axis=0)
-    p = centers.shape[2]
-    if obstacles.is_empty:
-        return np.full(p, cutoff, dtype=centers.dtype)
-    low, high = centers.min(axis=2).T, centers.max(axis=2).T            # (S, 3) path bounds per sphere
-    o_low, o_high = obstacles.bounds                                    # (M, 3)
-    gap = np.maximum(np.maximum(low[None] - o_high[:, None], o_low[:, None] - high[None]), 0.0)   # (M, S, 3)
-    bound = np.sqrt(np.square(gap).sum(axis=2)) - SPHERE_RADII[None]
-    near = bound < cutoff                                               # (M, S)
-    keep_obstacles, keep_spheres = near.any(axis=1), near.any(axis=0)
-    if not keep_obstacles.any():
-        return np.full(p, cutoff, dtype=centers.dtype)
-    subset = obstacles if keep_obstacles.all() else obstacles.subset(keep_obstacles)
-    d = subset.min_signed_distance_planes(centers[:, keep_spheres])    # (S', P)
-    d -= SPHERE_RADII[keep_spheres].astype(d.dtype)[:, None]
-    out = d.min(axis=0)
-    np.minimum(out, cutoff, out=out)
-    return out
+    frames = link_frames(np.asarray(q, dtype=np.float64).reshape(7))
+    return np.concatenate([collision_spheres(frames), frames[-1:, :3, 3]])
 
 
 def arm_clearance(q: np.ndarray, obstacles: ObstacleSet) -> np.ndarray:
-    """Whole-arm clearance (...) of joint vectors q (..., 7), m (see `sphere_clearance`)."""
-    centers, _ = arm_planes(q)
-    return sphere_clearance(centers, obstacles).reshape(np.shape(q)[:-1])
+    """Whole-arm clearance (...) of joint vectors q (..., 7), m (see `arm_sweep`)."""
+    return arm_sweep(q, obstacles)[0]

@@ -47,7 +47,7 @@ class Decision:
     scores: np.ndarray          # (N,) float64, -inf = rejected
     best_index: int
     feasible: bool
-    # prior_ms, inference_ms, scoring_ms, total_ms (+ the selector's split, e.g. fk_ms, clearance_ms)
+    # prior_ms, inference_ms, scoring_ms, total_ms (+ the selector's split, e.g. arm_ms)
     timing: dict[str, float] = field(default_factory=dict)
     # the prior generator's state this decision's noise was drawn from (priors.generator_words):
     # `plan(ctx, generator_state=...)` with it reproduces the decision bit for bit

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from dnk_planner.core.arm_geometry import arm_planes, sphere_clearance
+from dnk_planner.core.arm_geometry import arm_sweep, compile_kernels
 from dnk_planner.core.config import GeometricScoreConfig
+from dnk_planner.core.geometry import compiled
 from dnk_planner.core.kinematics import JOINT_LOWER, JOINT_UPPER, JOINT_VELOCITY_LIMITS
 from dnk_planner.core.manifest import ModelManifest
 from dnk_planner.core.onnx_runtime import OnnxModel
@@ -47,13 +48,13 @@ class GeometricSelector:
     """Arm scoring on joint-space plans: whole-arm clearance reward - effort penalty + goal progress.
 
     Each candidate row carries the joint positions (`q` column, rad). Every row is placed by
-    batched FK (`arm_geometry.arm_planes`): the collision spheres of every moving link and the
-    end effector. A candidate is rejected (-inf) when any planned row (1..H-1; row 0 is the
-    measured state) brings any link sphere inside the safety margin of an obstacle, leaves the
+    one compiled pass (`arm_geometry.arm_sweep`: FK, the collision spheres of every moving link
+    against every obstacle, and the end effector), and scored by a second (`_geometric_scores`).
+    A candidate is rejected (-inf) when any planned row (1..H-1; row 0 is the measured state) brings any link sphere inside the safety margin of an obstacle, leaves the
     joint position limits, or needs more than the joint velocity limits between rows (row 0 to 1
     included). The reward sums each planned row's saturating whole-arm clearance; effort and
     progress are those of the end-effector path. The goal comes from the context key `goal` (m).
-    `timing` holds the FK and clearance share of the last call (ms).
+    `timing` holds that pass's share of the last call (arm_ms).
     """
 
     def __init__(self, config: GeometricScoreConfig | None = None) -> None:
@@ -63,6 +64,10 @@ class GeometricSelector:
 
     def bind(self, manifest: ModelManifest) -> None:
         self._q = _require_column(manifest, "q", 7, "GeometricSelector (whole-arm clearance needs joint plans)")
+        from dnk_planner.core.planner import Context  # (planner imports this module)
+
+        compile_kernels()  # at start-up, not in the first control cycle: so is the score kernel, by one
+        self.score(np.zeros((1, 2, manifest.dim), dtype=np.float32), Context({"goal": np.zeros(3)}))  # call
 
     def score(self, candidates: np.ndarray, ctx: Context) -> np.ndarray:
         cfg = self.config
@@ -71,50 +76,61 @@ class GeometricSelector:
             raise ValueError("GeometricSelector needs context key 'goal' (3,) m. Fix: pass it in Context.values.")
         t0 = time.perf_counter()
         q = candidates[..., self._q]                                              # (N, H, 7)
-        n, h = q.shape[:2]
-        centers, ee = arm_planes(np.swapaxes(q, 0, 1))                            # (3, S, H*N), (3, H*N)
+        cutoff = cfg.safety_margin_m + cfg.clearance_saturation_m                  # clearance beyond it is not scored
+        clearance, ee = arm_sweep(q, ctx.obstacles, cutoff)                       # (N, H), (3, N, H)
+        clearance -= cfg.safety_margin_m
         t1 = time.perf_counter()
-        if ctx.obstacles is None or ctx.obstacles.is_empty:
-            clearance = np.full((n, h), cfg.clearance_saturation_m, dtype=q.dtype)
-        else:
-            cutoff = cfg.safety_margin_m + cfg.clearance_saturation_m              # clearance beyond it is not scored
-            clearance = sphere_clearance(centers, ctx.obstacles, cutoff).reshape(h, n).T - cfg.safety_margin_m
-        t2 = time.perf_counter()
-        clearance = clearance[:, 1:]
-        dq = np.abs(np.diff(q, axis=1)) / cfg.dt
-        rejected = ((clearance < 0.0).any(axis=1)
-                    | (q[:, 1:] < self._lower(q.dtype)).any(axis=(1, 2)) | (q[:, 1:] > self._upper(q.dtype)).any(axis=(1, 2))
-                    | (dq > self._vmax(q.dtype)).any(axis=(1, 2)))
-        reward = np.minimum(clearance, cfg.clearance_saturation_m).sum(axis=1)
-
-        p = ee.reshape(3, h, n).transpose(0, 2, 1)                                # (3, N, H)
-        # mean |v|^2 + mean |a|^2 of the end effector, v, a by finite differences (dt folded in)
-        v = p[:, :, 1:] - p[:, :, :-1]
-        a = v[:, :, 1:] - v[:, :, :-1]
-        effort = np.square(v).sum(axis=(0, 2)) / (cfg.dt**2 * max(v.shape[2], 1))
-        effort += np.square(a).sum(axis=(0, 2)) / (cfg.dt**4 * max(a.shape[2], 1))
-
-        g = np.asarray(goal, dtype=p.dtype)[:, None]
-        progress = np.sqrt(np.square(p[:, :, 0] - g).sum(axis=0)) - np.sqrt(np.square(p[:, :, -1] - g).sum(axis=0))
-
-        s = cfg.w_clearance * reward - cfg.w_effort * effort + cfg.w_progress * progress
-        s = s.astype(np.float64)
-        s[rejected] = -np.inf
-        self.timing = {"fk_ms": (t1 - t0) * 1e3, "clearance_ms": (t2 - t1) * 1e3}
+        s = np.empty(len(q))
+        _geometric_scores(q, clearance, ee, np.asarray(goal, dtype=np.float64), _LOWER, _UPPER, _VMAX_STEP * cfg.dt,
+                          cfg.dt, cfg.clearance_saturation_m, cfg.w_clearance, cfg.w_effort, cfg.w_progress, s)
+        self.timing = {"arm_ms": (t1 - t0) * 1e3}
         return s
 
-    # Limits in the candidates' dtype, with a tolerance of float32 round-off on values ~3 rad.
-    @staticmethod
-    def _lower(dtype: np.dtype) -> np.ndarray:
-        return (JOINT_LOWER - _LIMIT_TOLERANCE).astype(dtype)
 
-    @staticmethod
-    def _upper(dtype: np.dtype) -> np.ndarray:
-        return (JOINT_UPPER + _LIMIT_TOLERANCE).astype(dtype)
+# Limits with a tolerance of float32 round-off on joint values of a few rad.
+_LOWER = JOINT_LOWER - _LIMIT_TOLERANCE
+_UPPER = JOINT_UPPER + _LIMIT_TOLERANCE
+_VMAX_STEP = JOINT_VELOCITY_LIMITS * (1.0 + 1e-4)
 
-    @staticmethod
-    def _vmax(dtype: np.dtype) -> np.ndarray:
-        return (JOINT_VELOCITY_LIMITS * (1.0 + 1e-4)).astype(dtype)
+
+@compiled
+def _geometric_scores(q, clear, ee, goal, lower, upper, max_step, dt, saturation, w_clearance, w_effort,  # noqa: ANN001
+                      w_progress, out):
+    """out (N,) = the GeometricSelector score of each candidate, -inf when rejected, from its joint rows
+    q (N, H, 7), whole-arm clearance beyond the margin clear (N, H) and end-effector path ee (3, N, H).
+
+    One pass per candidate in float64 accumulators: a non-finite joint value fails every limit
+    comparison, so a NaN plan is rejected, never scored.
+    """
+    n, h = q.shape[0], q.shape[1]
+    nv, na = max(h - 1, 1), max(h - 2, 1)
+    for i in range(n):
+        ok = True
+        reward = 0.0
+        for t in range(1, h):
+            c = clear[i, t]
+            ok &= c >= 0.0
+            reward += c if c < saturation else saturation
+            for j in range(7):
+                v = q[i, t, j]
+                ok &= (v >= lower[j]) & (v <= upper[j]) & (abs(v - q[i, t - 1, j]) <= max_step[j])
+        if not ok:
+            out[i] = -np.inf
+            continue
+        ev, ea, pvx, pvy, pvz = 0.0, 0.0, 0.0, 0.0, 0.0
+        for t in range(1, h):
+            vx, vy, vz = ee[0, i, t] - ee[0, i, t - 1], ee[1, i, t] - ee[1, i, t - 1], ee[2, i, t] - ee[2, i, t - 1]
+            ev += vx * vx + vy * vy + vz * vz
+            if t >= 2:
+                ax, ay, az = vx - pvx, vy - pvy, vz - pvz
+                ea += ax * ax + ay * ay + az * az
+            pvx, pvy, pvz = vx, vy, vz
+        effort = ev / (dt * dt * nv) + ea / (dt ** 4 * na)       # mean |v|^2 + mean |a|^2, finite differences
+        d0 = d1 = 0.0
+        for k in range(3):
+            d0 += (ee[k, i, 0] - goal[k]) ** 2
+            d1 += (ee[k, i, h - 1] - goal[k]) ** 2
+        out[i] = w_clearance * reward - w_effort * effort + w_progress * (np.sqrt(d0) - np.sqrt(d1))
 
 
 class CriticSelector:

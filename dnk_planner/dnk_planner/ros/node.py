@@ -35,7 +35,7 @@ from dnk_planner.ros import topics
 from dnk_planner.ros.controller_bridge import ArmState, ControllerBridge, pose_stamped
 from dnk_planner.core import GENERATOR_ROLES, Decision, Planner
 from dnk_planner.core.arm_context import ArmContext
-from dnk_planner.core.arm_geometry import arm_clearance, arm_planes, arm_points
+from dnk_planner.core.arm_geometry import arm_clearance, arm_points, arm_sweep
 from dnk_planner.core.geometry import ObstacleSet, matrix_to_quat, quat_to_matrix
 from dnk_planner.core.kinematics import JOINT_LOWER, JOINT_UPPER, SHOULDER_POSITION, forward_kinematics, solve_ik
 from dnk_planner.core.manifest import ModelContractError, load_model
@@ -708,7 +708,7 @@ def candidate_markers(decision: Decision, frame: str, stamp) -> MarkerArray:
     n, h = decision.candidates.shape[:2]
     rows = np.unique(np.linspace(0, h - 1, min(h, MARKER_POINTS)).round().astype(int))
     q = decision.candidates[:, rows, :7]
-    ee = arm_planes(np.swapaxes(q, 0, 1))[1].T.reshape(len(rows), n, 3).transpose(1, 0, 2).tolist()  # (N, R, 3)
+    ee = arm_sweep(q)[1].transpose(1, 2, 0).tolist()                                  # (N, R, 3)
     rejected = ~np.isfinite(decision.scores)
     for i in range(n):
         m = Marker(ns="dnk_candidates", id=i, type=Marker.LINE_STRIP, action=Marker.ADD, check_fields=False)

@@ -2,7 +2,7 @@
 
 A clamped cubic B-spline in joint space runs from the start to the goal configuration; its
 interior control points are found by the cross-entropy method, scoring each candidate path with
-the planner core's own whole-arm kernel (`arm_planes` + `sphere_clearance`: the same spheres and
+the planner core's own whole-arm kernel (`arm_sweep`: the same spheres and
 distances the runtime selector rejects candidates with), joint limits and path energy. The path
 is then timed with a minimum-jerk profile so the fastest joint peaks at `speed_fraction` of its
 URDF velocity limit and the arm starts and ends at rest.
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dnk_planner.core.arm_geometry import arm_planes, sphere_clearance
+from dnk_planner.core.arm_geometry import arm_sweep
 from dnk_planner.core.geometry import ObstacleSet
 from dnk_planner.core.kinematics import JOINT_LOWER, JOINT_UPPER, JOINT_VELOCITY_LIMITS
 
@@ -44,10 +44,8 @@ def bspline_basis(num_control: int, u: np.ndarray, degree: int = 3) -> np.ndarra
 def path_costs(paths: np.ndarray, obstacles: ObstacleSet, clearance_target: float) -> tuple[np.ndarray, np.ndarray]:
     """Cost (P,) and whole-arm clearance (P, S) of joint paths (P, S, 7): squared margin
     violations and limit violations dominate, path energy breaks ties."""
-    p, s = paths.shape[:2]
-    flat = paths.reshape(-1, 7)
-    centers, _ = arm_planes(flat)
-    clearance = sphere_clearance(centers, obstacles, cutoff=clearance_target + 0.05).reshape(p, s)
+    s = paths.shape[1]
+    clearance, _ = arm_sweep(paths, obstacles, cutoff=clearance_target + 0.05)
     violation = np.square(np.maximum(clearance_target - clearance, 0.0)).sum(axis=1)
     over = np.maximum(paths[..., _FINITE] - JOINT_UPPER[_FINITE], 0.0)
     under = np.maximum(JOINT_LOWER[_FINITE] - paths[..., _FINITE], 0.0)
