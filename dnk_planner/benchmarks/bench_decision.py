@@ -34,6 +34,7 @@ from dnk_planner.core.geometry import ObstacleSet
 from dnk_planner.core.kinematics import HOME_POSITIONS, JOINT_LOWER, JOINT_UPPER, forward_kinematics, solve_ik
 from dnk_planner.core.manifest import load_model
 from dnk_planner.core.selectors import GeometricSelector
+from dnk_planner.ros.node_config import NodeConfig
 from dnk_planner.testing.models import ARM_MODEL_ID, build_arm_primitive_model, build_fdk_sized_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -119,6 +120,8 @@ def main() -> None:
     ap.add_argument("--candidates", type=int, default=64)
     ap.add_argument("--horizon", type=int, default=32)
     ap.add_argument("--provider", default="cpu", choices=["auto", "cpu", "cuda", "tensorrt"])
+    ap.add_argument("--smoothing-degree", type=int, default=NodeConfig.model_fields["smoothing_degree"].default,
+                    help="candidate smoothing (PlannerConfig.smoothing_degree); default: the planner node's")
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--prefetch", choices=["off", "on", "both"], default="both",
@@ -143,9 +146,11 @@ def main() -> None:
                 for prefetch in {"off": [False], "on": [True], "both": [False, True]}[args.prefetch]:
                     student = load_model(path, provider=args.provider, threads=threads)
                     planner = Planner(student, GeometricSelector(GeometricScoreConfig(dt=0.05)),
-                                      PlannerConfig(num_candidates=args.candidates, seed=args.seed))
+                                      PlannerConfig(num_candidates=args.candidates, seed=args.seed,
+                                                    smoothing_degree=args.smoothing_degree))
                     row = {"model": name, "threads": threads, "prefetch": prefetch, "provider": student.provider,
                            "num_candidates": args.candidates, "horizon": args.horizon, "decisions": n,
+                           "smoothing_degree": args.smoothing_degree,
                            **measure(planner, contexts[:args.warmup], contexts[args.warmup:], prefetch,
                                      f"{name} t={threads} prefetch={prefetch}")}
                     results.append(row)

@@ -92,6 +92,15 @@ def test_joint_position_and_velocity_limits_reject() -> None:
     assert np.isfinite(slow().score(arm_candidates(ok), ctx())[0])
 
 
+def test_a_non_finite_joint_row_rejects_only_its_candidate() -> None:
+    ok = joint_line()
+    for bad_value in (np.nan, np.inf):
+        bad = ok.copy()
+        bad[4, 2] = bad_value                   # joint_3 (continuous: no position limit to catch it)
+        s = slow().score(arm_candidates(ok, bad), ctx(ObstacleSet.from_shapes(spheres=[("far", (0, 0, 3), 0.1)])))
+        assert np.isfinite(s[0]) and s[1] == -np.inf
+
+
 def test_clearance_reward_saturates() -> None:
     far = ObstacleSet.from_shapes(spheres=[("ball", (0.0, 0.0, 3.0), 0.1)])
     near = ObstacleSet.from_shapes(spheres=[("ball", tuple(ee_positions(Q_HOME) + [0, 0, 0.3]), 0.05)])
