@@ -12,7 +12,7 @@ import numpy as np
 
 from dnk_planner.core.gen3_spheres import LINK_NAMES, SPHERES
 from dnk_planner.core.geometry import ObstacleSet, box_distance, compiled, sphere_distance
-from dnk_planner.core.kinematics import _T_EE, _T_JOINT, link_frames
+from dnk_planner.core.kinematics import _T_EE, _T_JOINT, link_frames, rotation_error, solve_ik
 
 _TABLE = np.array([s for s in SPHERES if s[0] != 0], dtype=np.float64)
 SPHERE_LINKS = _TABLE[:, 0].astype(int)            # (S,) index into kinematics.link_frames
@@ -118,13 +118,16 @@ def arm_sweep(q: np.ndarray, obstacles: ObstacleSet | None = None,
 
 
 def compile_kernels() -> None:
-    """Compile (or load from numba's on-disk cache) the whole-arm and point-distance kernels in both
-    dtypes now: a node calls it at configure, so no control cycle pays the first-call compile
-    (about 2 s per kernel and dtype; a cached load takes milliseconds)."""
+    """Compile (or load from numba's on-disk cache) the whole-arm, point-distance and kinematics
+    kernels now: a node calls it at configure, so no control cycle or goal pays the first-call
+    compile (about 2 s per kernel and dtype; a cached load takes milliseconds)."""
     probe = ObstacleSet.from_shapes(spheres=[("probe", (1.0, 0.0, 0.0), 0.1)])
     for dt in (np.float32, np.float64):
         arm_sweep(np.zeros((1, 7), dtype=dt), probe)
         probe.min_signed_distance(np.zeros((1, 3), dtype=dt))
+    frames = link_frames(np.zeros(7))
+    rotation_error(frames[-1, :3, :3], frames[-1, :3, :3])
+    solve_ik(frames[-1, :3, 3], np.zeros(7), frames[-1, :3, :3], max_iterations=1)
 
 
 def arm_points(q: np.ndarray) -> np.ndarray:
