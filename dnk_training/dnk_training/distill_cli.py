@@ -164,7 +164,8 @@ def cmd_gen_pairs(args: argparse.Namespace) -> int:
     windows = train_w if args.split == "train" else held_w
     n = args.num_pairs or (dcfg.num_pairs if args.split == "train" else dcfg.heldout_pairs)
     cfg = PairsConfig(num_pairs=n, chunk_size=dcfg.chunk_size, batch_size=dcfg.teacher_batch,
-                      seed=args.seed + (0 if args.split == "train" else 1_000_003), sampler=dcfg.sampler)
+                      seed=args.seed + (0 if args.split == "train" else 1_000_003), sampler=dcfg.sampler,
+                      priors_per_context=dcfg.priors_per_context if args.split == "train" else 1)
     gw = teacher.cfg.sampling.guidance_weight
 
     def teach(prior: torch.Tensor, gen: torch.Generator) -> torch.Tensor:

@@ -39,6 +39,9 @@ class PairsConfig(BaseModel):
     )
     seed: int = Field(0, description="base seed; chunk c uses SeedSequence([seed, c])")
     sampler: Literal["ddpm", "ddim"] = Field("ddim", description="teacher sampler of the targets (ddim: deterministic)")
+    priors_per_context: int = Field(
+        1, ge=1, description="consecutive pairs that share one context window with independent priors (1: every pair "
+        "draws its own context); > 1 shows a student how the teacher's target moves with the prior alone")
 
     @field_validator("temperatures")
     @classmethod
@@ -103,7 +106,8 @@ def generate_pairs(
         n = min(cfg.chunk_size, cfg.num_pairs - c * cfg.chunk_size)
         seed = chunk_seed(cfg.seed, c)
         rng = np.random.default_rng(seed)
-        widx = rng.integers(0, windows.shape[0], size=n)
+        k = cfg.priors_per_context
+        widx = np.repeat(rng.integers(0, windows.shape[0], size=-(-n // k)), k)[:n]
         tau = taus[rng.choice(len(taus), size=n, p=probs)]
         eps = rng.standard_normal((n, *windows.shape[1:]), dtype=np.float32)
         ctx = torch.as_tensor(windows[widx])

@@ -62,6 +62,18 @@ def test_pairs_are_conditioned_tempered_and_scored(tmp_path):
     assert len(np.unique(p["seed"])) == 2
 
 
+def test_priors_per_context_groups_pairs_on_one_context_with_independent_priors(tmp_path):
+    w = _windows()
+    cfg = PairsConfig(num_pairs=40, chunk_size=20, batch_size=20, seed=2, priors_per_context=4)
+    generate_pairs(tmp_path, w, MASK, toy_teacher, toy_score, cfg)
+    p = load_pairs(tmp_path)
+    groups = p["window_index"].reshape(10, 4)
+    assert (groups == groups[:, :1]).all(), "4 consecutive pairs share a context window"
+    assert len(np.unique(groups[:, 0])) > 5, "the groups draw different windows"
+    free = p["prior"].reshape(10, 4, H, D)[:, :, 1:]
+    assert (free[:, 1:] != free[:, :1]).all(), "each pair of a group has its own noise"
+
+
 def test_resume_skips_existing_chunks_and_regenerates_identically(tmp_path):
     w = _windows()
     cfg = PairsConfig(num_pairs=900, chunk_size=300, batch_size=128, seed=1)

@@ -37,6 +37,8 @@ class DistillConfig(BaseModel):
     sampler: Literal["ddpm", "ddim"] = Field(
         "ddim", description="teacher sampler of the pair targets: ddim (eta = 0, one target per prior, the default: "
         "an L2 student regresses to the mean of a stochastic sampler's targets) or ddpm (stochastic)")
+    priors_per_context: int = Field(
+        1, ge=1, description="pairs per context window, each with its own prior (pairs.PairsConfig.priors_per_context)")
     student: StudentConfig = Field(StudentConfig(), description="latent_dim m, MLP width and depth, shared by all")
     fdk: FDKConfig = Field(FDKConfig(), description="FDK (DNK) settings: rank r, gain network, loss weights")
     kdm: KDMConfig = Field(KDMConfig(), description="KDM settings (static Koopman matrix)")
