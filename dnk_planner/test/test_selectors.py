@@ -92,6 +92,23 @@ def test_joint_position_and_velocity_limits_reject() -> None:
     assert np.isfinite(slow().score(arm_candidates(ok), ctx())[0])
 
 
+def test_rejections_name_the_check_that_score_failed() -> None:
+    beyond = joint_line(end=CTX["goal_q"] + np.r_[0.0, 2.3 - CTX["goal_q"][1], 0, 0, 0, 0, 0])  # joint_2 ends past 2.24
+    fast = joint_line()
+    fast[1:, 0] += 1.5                        # 1.5 rad in one 1 s row on joint_1 (> 1.3963 rad/s)
+    through = joint_line()
+    wrist = collision_spheres(link_frames(through))[H // 2, list(SPHERE_LINK_NAMES).index("spherical_wrist_1_link")]
+    ball = ObstacleSet.from_shapes(spheres=[("ball", tuple(wrist), 0.03)])
+    sel = slow(safety_margin_m=0.03)
+    cands = arm_candidates(joint_line(end=Q_HOME), beyond, fast, through)   # first: stays at home
+    why = sel.rejections(cands, ctx(ball))
+    assert why["position_limit"].tolist() == [False, True, False, False]
+    assert why["velocity_limit"].tolist() == [False, False, True, False]
+    assert why["collision"][3] and not why["collision"][0]
+    rejected = np.logical_or.reduce(list(why.values()))
+    assert np.array_equal(rejected, sel.score(cands, ctx(ball)) == -np.inf)
+
+
 def test_a_non_finite_joint_row_rejects_only_its_candidate() -> None:
     ok = joint_line()
     for bad_value in (np.nan, np.inf):

@@ -66,3 +66,17 @@ def test_summary_counts_contacts_as_failures() -> None:
                    "policies": {"p": {"model_id": "x", "role": "student", "onnx_sha256": "0" * 64, "trials": 2,
                                       "timeout_s": 30.0}}})
     assert "| p | 50 % | 1 |" in md and "dnk-train arm-trials" in md
+
+
+def test_start_screen_says_why_candidates_are_rejected(tmp_path) -> None:
+    from dnk_planner.testing.models import build_arm_primitive_model
+    from dnk_training.arm.offline import start_decisions
+
+    build_arm_primitive_model(tmp_path / "arm.onnx", horizon=32)
+    r = start_decisions(tmp_path / "arm.onnx", trial_scenes(load_demo_config("small"), 3))
+    assert len(r["feasible"]) == len(r["rejected"]) == 3
+    assert set(r["rejected_share"]) == {"collision", "position_limit", "velocity_limit"}
+    for feasible, why in zip(r["feasible"], r["rejected"]):
+        assert all(0.0 <= v <= 1.0 for v in why.values())
+        if any(v == 1.0 for v in why.values()):
+            assert not feasible, "every candidate failed one check: nothing feasible"

@@ -86,6 +86,22 @@ class GeometricSelector:
         self.timing = {"arm_ms": (t1 - t0) * 1e3}
         return s
 
+    def rejections(self, candidates: np.ndarray, ctx: Context) -> dict[str, np.ndarray]:
+        """Which of `score`'s three checks each candidate fails, (N,) bool per reason: for screening a
+        model (which limit its plans break), not on the control path. A non-finite row fails the
+        limit checks, as in `score`."""
+        cfg = self.config
+        q = candidates[..., self._q]
+        clearance, _ = arm_sweep(q, ctx.obstacles, cfg.safety_margin_m + cfg.clearance_saturation_m)
+        clearance -= cfg.safety_margin_m
+        planned = q[:, 1:]
+        step = np.abs(np.diff(q, axis=1))
+        return {
+            "collision": ~(clearance[:, 1:] >= 0.0).all(axis=1),
+            "position_limit": ~((planned >= _LOWER) & (planned <= _UPPER)).all(axis=(1, 2)),
+            "velocity_limit": ~(step <= _VMAX_STEP * cfg.dt).all(axis=(1, 2)),
+        }
+
 
 # Limits with a tolerance of float32 round-off on joint values of a few rad.
 _LOWER = JOINT_LOWER - _LIMIT_TOLERANCE

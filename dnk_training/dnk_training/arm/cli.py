@@ -123,7 +123,8 @@ def _arm_start(p: argparse.ArgumentParser) -> Handler:
                 rows.append(r)
                 print(f"{r['model_id']} (T {r['temperature']}): feasible at the start of {r['feasible_at_start']}/"
                       f"{r['scenes']} scenes, candidate spread {r['candidate_spread_mm_median']:.1f} mm (median), "
-                      f"{r['decision_ms_median']:.2f} ms per decision")
+                      f"{r['decision_ms_median']:.2f} ms per decision; candidates rejected by "
+                      + ", ".join(f"{k} {v:.0%}" for k, v in r["rejected_share"].items()))
         out.mkdir(parents=True, exist_ok=True)
         (out / "start.json").write_text(json.dumps(rows, indent=1) + "\n")
         return 0

@@ -26,18 +26,24 @@ def start_decisions(model_path, scenes: list[Scene], temperature: float | None =
     cfg = NodeConfig(model_path=str(model_path), **({} if temperature is None else {"temperature": temperature}))
     model = load_model(model_path, provider="cpu", threads=1)
     plan_dt = model.manifest.row_period_s or cfg.period_s
-    planner = Planner(model, GeometricSelector(cfg.score_config(plan_dt)), cfg.planner_config())
+    selector = GeometricSelector(cfg.score_config(plan_dt))
+    planner = Planner(model, selector, cfg.planner_config())
     build = ArmContext(model.manifest)
-    feasible, spread, latency = [], [], []
+    feasible, spread, latency, rejected = [], [], [], []
     for scene in scenes:
         # as the driver reports it: continuous joints wrapped
-        d = planner.plan(build.build(wrap_to_pi(scene.q_start), scene.goal, scene.goal_q, scene.obstacles))
+        ctx = build.build(wrap_to_pi(scene.q_start), scene.goal, scene.goal_q, scene.obstacles)
+        d = planner.plan(ctx)
         mid = forward_kinematics(d.candidates[:, d.candidates.shape[1] // 2, :7].astype(np.float64))[:, :3, 3]
         feasible.append(bool(d.feasible))
         spread.append(float(np.linalg.norm(mid.std(axis=0)) * 1e3))
         latency.append(d.timing["total_ms"])
+        rejected.append({k: float(v.mean()) for k, v in selector.rejections(d.candidates, ctx).items()})
     return {"model": str(model_path), "model_id": model.manifest.model_id, "temperature": cfg.temperature,
             "scenes": len(scenes), "feasible_at_start": int(sum(feasible)),
             "feasible_fraction": float(np.mean(feasible)) if scenes else float("nan"),
             "candidate_spread_mm_median": float(np.median(spread)) if scenes else float("nan"),
-            "decision_ms_median": float(np.median(latency)) if scenes else float("nan"), "feasible": feasible}
+            "decision_ms_median": float(np.median(latency)) if scenes else float("nan"),
+            # share of the candidates failing each check, mean over scenes (a candidate may fail several)
+            "rejected_share": {k: float(np.mean([r[k] for r in rejected])) for k in rejected[0]} if scenes else {},
+            "feasible": feasible, "rejected": rejected}
