@@ -82,6 +82,17 @@ class DatasetConfig(_Strict):
     drop_short_episodes: bool = Field(
         True, description="skip episodes shorter than the horizon instead of raising an error"
     )
+    window_stride: int = Field(
+        1, ge=1, le=64, description="arm_demos: one window every N demonstration steps. Windows are held in "
+        "memory (H x D float32 each, 9.9 kB for the arm): 8000 multimodal scenes at stride 1 need ~20 GB; "
+        "neighbouring windows share H - N rows, so a stride drops near-duplicates first")
+
+    @model_validator(mode="after")
+    def _stride_for_arm_demos(self) -> "DatasetConfig":
+        if self.window_stride != 1 and self.source != "arm_demos":
+            raise ValueError(f"dataset.window_stride = {self.window_stride} applies to source 'arm_demos' only (this "
+                             f"source is '{self.source}'). Fix: leave it at 1")
+        return self
 
 
 class TrainConfig(_Strict):

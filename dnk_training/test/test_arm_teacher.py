@@ -14,7 +14,7 @@ from dnk_planner.core.manifest import sha256_file
 from dnk_planner.core.obstacle_encoding import NUM_FEATURES, encode_obstacles
 from dnk_training.arm.config import load_demo_config
 from dnk_training.arm.demos import generate_demos, load_demos
-from dnk_training.arm.windows import arm_layout, arm_windows, split_scenes
+from dnk_training.arm.windows import arm_layout, arm_windows, split_scenes, split_windows
 from dnk_training.cli import main as dnk_train
 from dnk_training.configs import load_task_config
 from dnk_training.pairs import PairsConfig, generate_pairs, load_pairs, within_prior_spread
@@ -47,6 +47,19 @@ def test_windows_follow_the_planner_layout(demos_path) -> None:
     np.testing.assert_array_equal(w[t, 5, 17:], enc)
     train, held = split_scenes(demos, 0.25)
     assert list(train) == [0, 1, 2] and list(held) == [3]
+
+
+def test_window_stride_keeps_every_nth_window_and_only_for_arm_demos(demos_path) -> None:
+    cfg = load_task_config("arm", "smoke", {"dataset.path": str(demos_path)})
+    full, _ = split_windows(cfg)
+    strided, _ = split_windows(cfg.model_copy(update={"dataset": cfg.dataset.model_copy(update={"window_stride": 3})}))
+    demos = load_demos(demos_path)
+    train, _ = split_scenes(demos, cfg.heldout_frac)
+    starts = np.concatenate([np.arange(0, len(demos.episode(int(e))), 3) + sum(len(demos.episode(int(k))) for k in
+                             train[:i]) for i, e in enumerate(train)])
+    np.testing.assert_array_equal(strided, full[starts])
+    with pytest.raises(ValueError, match="window_stride"):
+        load_task_config("halfcheetah", "small", {"dataset.window_stride": 2})
 
 
 @pytest.fixture(scope="module")

@@ -62,7 +62,8 @@ def split_scenes(demos: ArmDemos, heldout_frac: float) -> tuple[np.ndarray, np.n
 
 
 def split_windows(cfg: TaskConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Raw windows of the task's training scenes and of its held-out scenes (the last heldout_frac)."""
+    """Raw windows of the task's training scenes and of its held-out scenes (the last heldout_frac),
+    one every dataset.window_stride steps."""
     demos = load_demos(find_dataset(cfg.dataset.path))
     obstacles = cfg.layout.column_slice("obstacles")
     n_slots = slots_of(obstacles.stop - obstacles.start)
@@ -70,8 +71,9 @@ def split_windows(cfg: TaskConfig) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"the task layout {[(c.name, c.dim) for c in cfg.layout.columns]} is not the arm layout "
                          f"(q 7, goal 3, goal_q 7, obstacles slots x {NUM_FEATURES}). Fix: use config/arm.yaml's layout")
     train, held = split_scenes(demos, cfg.heldout_frac)
-    return (arm_windows(demos, cfg.dataset.horizon, n_slots, train),
-            arm_windows(demos, cfg.dataset.horizon, n_slots, held))
+    stride = cfg.dataset.window_stride
+    return (arm_windows(demos, cfg.dataset.horizon, n_slots, train, stride),
+            arm_windows(demos, cfg.dataset.horizon, n_slots, held, stride))
 
 
 def training_windows(cfg: TaskConfig) -> tuple[np.ndarray, Normalizer]:
