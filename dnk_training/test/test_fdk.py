@@ -60,3 +60,17 @@ def test_losses_backpropagate_to_every_parameter():
     loss.backward()
     assert set(logs) == {"rec", "lat", "pred", "act", "gain", "inv", "lat_floor"}
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in m.parameters())
+
+
+def test_separate_encoders_train_a_second_encoder_on_targets_only():
+    layout = locomotion_layout(obs_dim=3, act_dim=2)
+    m = FDKStudent(layout, 3, FDKConfig(latent_dim=8, hidden=16, depth=1, separate_encoders=True))
+    shared = FDKStudent(layout, 3, FDKConfig(latent_dim=8, hidden=16, depth=1))
+    assert not hasattr(shared, "phi_0") and hasattr(m, "phi_0")
+    x = torch.randn(8, 3, 5)
+    loss, _ = m.losses(x, torch.randn(8, 3, 5), torch.ones(8), x)
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in m.phi_0.parameters())
+    m.zero_grad()
+    m(x).sum().backward()  # the runtime path (export) uses phi only
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in m.phi_0.parameters())

@@ -28,6 +28,9 @@ class FDKConfig(StudentConfig):
         None, ge=1, description="r, number of Koopman modes (r <= latent_dim); None = latent_dim. With r < m, "
         "z^_0 lies in span(U) while the target phi(x^_0) does not: an irreducible floor on L_lat (logged as lat_floor)")
     gain_hidden: int = Field(128, ge=8, description="width of the modal-gain network g")
+    separate_encoders: bool = Field(
+        False, description="a study switch, not the method: encode the teacher targets with a second encoder "
+        "phi_0 (as KDM does) instead of method.md's one phi shared with the priors")
     loss: LossConfig = LossConfig()
 
 
@@ -44,6 +47,8 @@ class FDKStudent(Student):
         n = self.horizon * self.dim
         self.phi = mlp(n, cfg.latent_dim, cfg.hidden, cfg.depth)
         self.psi = mlp(cfg.latent_dim, n, cfg.hidden, cfg.depth)
+        if cfg.separate_encoders:
+            self.phi_0 = mlp(n, cfg.latent_dim, cfg.hidden, cfg.depth)
         self.gain = mlp(cfg.latent_dim, cfg.rank, cfg.gain_hidden, 1)
         # Start from orthonormal U with V = U^T (L_inv = 0) and unit gains: K(z) = U U^T, a projection.
         q, _ = torch.linalg.qr(torch.randn(cfg.latent_dim, cfg.rank))
@@ -55,6 +60,10 @@ class FDKStudent(Student):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.phi(self.flat(x))
+
+    def encode_target(self, x: torch.Tensor) -> torch.Tensor:
+        """phi(x^_0): the shared encoder, or phi_0 with separate_encoders."""
+        return self.phi_0(self.flat(x)) if self.cfg.separate_encoders else self.encode(x)
 
     def transition(self, z_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(11): returns z^_0 and the modal gains g(z_T)."""
@@ -78,7 +87,7 @@ class FDKStudent(Student):
         z_t = self.encode(prior)
         z0_hat, g = self.transition(z_t)
         x_hat = self.reimpose(self.decode(z0_hat), prior)
-        z0 = self.encode(target)
+        z0 = self.encode_target(target)
         x_rec = self.decode(z0)
         a = self.action_cols
         rec, pred = self.entry_losses(x_rec, x_hat, target, c.entries)
