@@ -70,6 +70,16 @@ class GeometricSelector:
         self.score(np.zeros((1, 2, manifest.dim), dtype=np.float32), Context({"goal": np.zeros(3)}))  # call
 
     def score(self, candidates: np.ndarray, ctx: Context) -> np.ndarray:
+        return self._score(candidates, ctx, np.empty(len(candidates), dtype=np.uint8))
+
+    def rejections(self, candidates: np.ndarray, ctx: Context) -> dict[str, np.ndarray]:
+        """Which of `score`'s checks each candidate fails, (N,) bool per reason, as the score kernel
+        found them: for screening a model (which limit its plans break), not on the control path."""
+        why = np.empty(len(candidates), dtype=np.uint8)
+        self._score(candidates, ctx, why)
+        return {name: (why & bit) != 0 for name, bit in REJECTION_BITS.items()}
+
+    def _score(self, candidates: np.ndarray, ctx: Context, why: np.ndarray) -> np.ndarray:
         cfg = self.config
         goal = ctx.values.get("goal")
         if goal is None:
@@ -82,38 +92,26 @@ class GeometricSelector:
         t1 = time.perf_counter()
         s = np.empty(len(q))
         _geometric_scores(q, clearance, ee, np.asarray(goal, dtype=np.float64), _LOWER, _UPPER, _VMAX_STEP * cfg.dt,
-                          cfg.dt, cfg.clearance_saturation_m, cfg.w_clearance, cfg.w_effort, cfg.w_progress, s)
+                          cfg.dt, cfg.clearance_saturation_m, cfg.w_clearance, cfg.w_effort, cfg.w_progress, s, why)
         self.timing = {"arm_ms": (t1 - t0) * 1e3}
         return s
-
-    def rejections(self, candidates: np.ndarray, ctx: Context) -> dict[str, np.ndarray]:
-        """Which of `score`'s three checks each candidate fails, (N,) bool per reason: for screening a
-        model (which limit its plans break), not on the control path. A non-finite row fails the
-        limit checks, as in `score`."""
-        cfg = self.config
-        q = candidates[..., self._q]
-        clearance, _ = arm_sweep(q, ctx.obstacles, cfg.safety_margin_m + cfg.clearance_saturation_m)
-        clearance -= cfg.safety_margin_m
-        planned = q[:, 1:]
-        step = np.abs(np.diff(q, axis=1))
-        return {
-            "collision": ~(clearance[:, 1:] >= 0.0).all(axis=1),
-            "position_limit": ~((planned >= _LOWER) & (planned <= _UPPER)).all(axis=(1, 2)),
-            "velocity_limit": ~(step <= _VMAX_STEP * cfg.dt).all(axis=(1, 2)),
-        }
 
 
 # Limits with a tolerance of float32 round-off on joint values of a few rad.
 _LOWER = JOINT_LOWER - _LIMIT_TOLERANCE
 _UPPER = JOINT_UPPER + _LIMIT_TOLERANCE
 _VMAX_STEP = JOINT_VELOCITY_LIMITS * (1.0 + 1e-4)
+# The checks that reject a candidate, as bits of `_geometric_scores`' why (a candidate may fail several).
+_COLLISION, _POSITION_LIMIT, _VELOCITY_LIMIT = 1, 2, 4
+REJECTION_BITS = {"collision": _COLLISION, "position_limit": _POSITION_LIMIT, "velocity_limit": _VELOCITY_LIMIT}
 
 
 @compiled
 def _geometric_scores(q, clear, ee, goal, lower, upper, max_step, dt, saturation, w_clearance, w_effort,  # noqa: ANN001
-                      w_progress, out):
+                      w_progress, out, why):
     """out (N,) = the GeometricSelector score of each candidate, -inf when rejected, from its joint rows
-    q (N, H, 7), whole-arm clearance beyond the margin clear (N, H) and end-effector path ee (3, N, H).
+    q (N, H, 7), whole-arm clearance beyond the margin clear (N, H) and end-effector path ee (3, N, H);
+    why (N,) = the REJECTION_BITS of the checks it fails (0: accepted).
 
     One pass per candidate in float64 accumulators: a non-finite joint value fails every limit
     comparison, so a NaN plan is rejected, never scored.
@@ -121,16 +119,19 @@ def _geometric_scores(q, clear, ee, goal, lower, upper, max_step, dt, saturation
     n, h = q.shape[0], q.shape[1]
     nv, na = max(h - 1, 1), max(h - 2, 1)
     for i in range(n):
-        ok = True
+        clear_ok = position_ok = velocity_ok = True
         reward = 0.0
         for t in range(1, h):
             c = clear[i, t]
-            ok &= c >= 0.0
+            clear_ok &= c >= 0.0
             reward += c if c < saturation else saturation
             for j in range(7):
                 v = q[i, t, j]
-                ok &= (v >= lower[j]) & (v <= upper[j]) & (abs(v - q[i, t - 1, j]) <= max_step[j])
-        if not ok:
+                position_ok &= (v >= lower[j]) & (v <= upper[j])
+                velocity_ok &= abs(v - q[i, t - 1, j]) <= max_step[j]
+        why[i] = ((0 if clear_ok else _COLLISION) | (0 if position_ok else _POSITION_LIMIT)
+                  | (0 if velocity_ok else _VELOCITY_LIMIT))
+        if why[i] != 0:
             out[i] = -np.inf
             continue
         ev, ea, pvx, pvy, pvz = 0.0, 0.0, 0.0, 0.0, 0.0
