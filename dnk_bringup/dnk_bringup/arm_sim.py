@@ -14,10 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from dnk_bringup.sim_gen3_config import SimGen3Config
-from dnk_planner.core.arm_geometry import compile_kernels
 from dnk_planner.core.geometry import quat_to_matrix
 from dnk_planner.core.kinematics import (
-    JOINT_LOWER, JOINT_UPPER, forward_kinematics, rotation_error, solve_ik, unwrap_near,
+    JOINT_LOWER, JOINT_UPPER, compile_kinematics, forward_kinematics, rotation_error, solve_ik, unwrap_near,
 )
 
 # DLS iterations per step (each step moves the end effector at most ~5 mm). Measured on a
@@ -72,7 +71,7 @@ class ArmSim:
     """Joint state (q, qd) and the active command; `step(dt, t)` advances the arm."""
 
     def __init__(self, config: SimGen3Config, max_velocity: np.ndarray, max_acceleration: np.ndarray) -> None:
-        compile_kernels()  # the pose mode's IK: compiled now, not in the first 1 kHz step that needs it
+        compile_kinematics()  # the pose mode's IK: compiled now, not in the first 1 kHz step that needs it
         self.config = config
         self.v_max = np.asarray(max_velocity, dtype=float)
         self.a_max = np.asarray(max_acceleration, dtype=float)

@@ -12,7 +12,7 @@ import numpy as np
 
 from dnk_planner.core.gen3_spheres import LINK_NAMES, SPHERES
 from dnk_planner.core.geometry import ObstacleSet, box_distance, compiled, sphere_distance
-from dnk_planner.core.kinematics import _T_EE, _T_JOINT, link_frames, rotation_error, solve_ik
+from dnk_planner.core.kinematics import _T_EE, _T_JOINT, compile_kinematics, link_frames
 
 _TABLE = np.array([s for s in SPHERES if s[0] != 0], dtype=np.float64)
 SPHERE_LINKS = _TABLE[:, 0].astype(int)            # (S,) index into kinematics.link_frames
@@ -125,9 +125,7 @@ def compile_kernels() -> None:
     for dt in (np.float32, np.float64):
         arm_sweep(np.zeros((1, 7), dtype=dt), probe)
         probe.min_signed_distance(np.zeros((1, 3), dtype=dt))
-    frames = link_frames(np.zeros(7))
-    rotation_error(frames[-1, :3, :3], frames[-1, :3, :3])
-    solve_ik(frames[-1, :3, 3], np.zeros(7), frames[-1, :3, :3], max_iterations=1)
+    compile_kinematics()
 
 
 def arm_points(q: np.ndarray) -> np.ndarray:

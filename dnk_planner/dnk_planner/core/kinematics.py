@@ -322,3 +322,12 @@ def inverse_kinematics(
 ) -> np.ndarray:
     """Joint vector(s) reaching the target (best effort: see `solve_ik` for convergence info)."""
     return solve_ik(target_position, q0, target_rotation, **kwargs).q
+
+
+def compile_kinematics() -> None:
+    """Compile (or load from numba's on-disk cache) the FK, Jacobian, rotation-error and IK kernels
+    now, so no goal or control step pays the first-call compile."""
+    frames = link_frames(np.zeros(NUM_JOINTS))
+    jacobian(frames)
+    rotation_error(frames[-1, :3, :3], frames[-1, :3, :3])
+    solve_ik(frames[-1, :3, 3], np.zeros(NUM_JOINTS), frames[-1, :3, :3], max_iterations=1)
