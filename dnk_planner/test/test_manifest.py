@@ -167,3 +167,14 @@ def test_run_into_rebinds_when_buffers_change(identity_student: Path) -> None:
     np.testing.assert_array_equal(out2["trajectory"], y)
     model.run_into(out, prior=x)
     np.testing.assert_array_equal(out["trajectory"], x)
+
+
+def test_relative_column_needs_an_absolute_reference_of_its_dim(identity_student: Path) -> None:
+    """A relative column's reference must reach the model absolute (a fixed source of another column) and
+    match its dim: else the planner could not add it back."""
+    edit_manifest(identity_student, relative=[{"column": "ee_position", "source": "ee_position"}])
+    assert refused(identity_student).field == "relative.0.source"        # its only column is itself
+    edit_manifest(identity_student, relative=[{"column": "ee_position", "source": "goal"}])
+    load_model(identity_student, provider="cpu")                          # goal (3) is absolute: accepted
+    edit_manifest(identity_student, relative=[{"column": "velocity", "source": "goal"}])
+    assert refused(identity_student).field == "relative.0.column"

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dnk_planner.core.config import PlannerConfig
 from dnk_planner.core.manifest import read_manifest
 from dnk_planner.core.normalizer import Normalizer
 from dnk_planner.core.priors import PriorBuilder, check_values, fixed_entries, impose_fixed
@@ -91,3 +92,41 @@ def test_prefetch_keeps_replays_identical(identity_student: Path) -> None:
             early.prefetch()
             early.prefetch()  # a second prefetch must not skip a draw
         assert plain.build(CTX).tobytes() == early.build(CTX).tobytes()
+
+
+class _Flat:
+    """Scores every candidate 0: the test looks at the candidates, not at the choice."""
+
+    def bind(self, manifest) -> None:
+        pass
+
+    def score(self, candidates: np.ndarray, ctx) -> np.ndarray:
+        return np.zeros(len(candidates))
+
+
+def test_relative_columns_reach_the_model_as_offsets_and_come_back_absolute(tmp_path: Path) -> None:
+    """`relative`: the model sees the planned column minus the context value (its fixed row 0 is 0), and
+    the planner adds the value back to every row before anything scores or executes it."""
+    from planner_testing import arm_manifest, write_identity_student
+
+    from dnk_planner.core import Context, Planner
+    from dnk_planner.core.manifest import ColumnSpec, FixedSpec, RelativeSpec, load_model, save_manifest
+
+    path = write_identity_student(tmp_path / "student.onnx")
+    save_manifest(arm_manifest(path, 8, columns=[ColumnSpec(name="ee_position", dim=3), ColumnSpec(name="here", dim=3)],
+                               fixed=[FixedSpec(column="ee_position", rows="first", source="ee_position"),
+                                      FixedSpec(column="here", rows="all", source="ee_position")],
+                               relative=[RelativeSpec(column="ee_position", source="ee_position")]), path)
+    model = load_model(path, provider="cpu")
+    norm = Normalizer.from_manifest(model.manifest)
+    here = CTX["ee_position"]
+    prior = PriorBuilder(model.manifest, 4, seed=0, temperature=0.5).build({"ee_position": here})
+    np.testing.assert_allclose(norm.denormalize(prior[:, 0])[:, :3], 0.0, atol=1e-6)      # offset of row 0
+    np.testing.assert_allclose(norm.denormalize(prior[:, 3])[:, 3:], np.broadcast_to(here, (4, 3)), atol=1e-6)
+
+    planner = Planner(model, _Flat(), PlannerConfig(num_candidates=4, temperature=0.0))
+    d = planner.plan(Context(values={"ee_position": here}))
+    offset = np.asarray(model.manifest.normalizer.mean[:3], dtype=np.float32)  # what the identity returns at T = 0
+    np.testing.assert_array_equal(d.candidates[:, 0, :3], np.broadcast_to(here, (4, 3)))
+    np.testing.assert_allclose(d.candidates[:, 1:, :3], np.broadcast_to(here + offset, (4, 7, 3)), atol=1e-6)
+    np.testing.assert_allclose(d.action, here + offset, atol=1e-6)

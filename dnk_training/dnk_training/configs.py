@@ -37,6 +37,11 @@ class FixedEntry(_Strict):
     source: str = Field(description="context key that supplies the values")
 
 
+class Relative(_Strict):
+    column: str = Field(description="column the model sees as offsets from a context value (every row)")
+    source: str = Field(description="context key subtracted from it; a fixed source of an absolute column")
+
+
 class ActionSpec(_Strict):
     column: str = Field(description="column holding the executed action")
     row: int = Field(ge=0, description="row of the executed action (0 = first step)")
@@ -47,6 +52,8 @@ class LayoutConfig(_Strict):
 
     columns: list[Column]
     fixed: list[FixedEntry]
+    relative: list[Relative] = Field(default_factory=list, description="columns trained as offsets (the manifest's "
+                                     "`relative`: model value = raw value - context[source])")
     action: ActionSpec
 
     @property
@@ -69,6 +76,9 @@ class LayoutConfig(_Strict):
                 raise ValueError(f"fixed.column '{f.column}' is not one of the columns {sorted(names)}")
         if self.action.column not in names:
             raise ValueError(f"action.column '{self.action.column}' is not one of the columns {sorted(names)}")
+        for r in self.relative:
+            if r.column not in names:
+                raise ValueError(f"relative.column '{r.column}' is not one of the columns {sorted(names)}")
         return self
 
 

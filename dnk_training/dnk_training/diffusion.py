@@ -85,16 +85,20 @@ class Conditioning:
         self.mask = mask
 
     def apply(self, x: torch.Tensor, cond: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Return x with fixed entries replaced by ``cond[source]`` (normalized, shape (B, dim))."""
+        """Return x with fixed entries replaced by ``cond[column]`` (normalized model space, shape (B, dim)).
+
+        Keyed by column, not by context key: two columns fixed from one key (the arm's `q` offsets at row 0
+        and its absolute `q_measured`) hold different values in the model's space."""
         x = x.clone()
         for f in self.layout.fixed:
-            if f.source not in cond:
-                raise ValueError(f"conditioning needs context key '{f.source}' (column '{f.column}'); got {sorted(cond)}")
+            if f.column not in cond:
+                raise ValueError(f"conditioning needs fixed column '{f.column}' (context key '{f.source}'); got "
+                                 f"{sorted(cond)}")
             sl = self.layout.column_slice(f.column)
-            v = cond[f.source].to(x)
+            v = cond[f.column].to(x)
             if v.shape != (x.shape[0], sl.stop - sl.start):
                 raise ValueError(
-                    f"context '{f.source}' has shape {tuple(v.shape)}; expected ({x.shape[0]}, {sl.stop - sl.start}) (batch, column dim)"
+                    f"fixed column '{f.column}' has shape {tuple(v.shape)}; expected ({x.shape[0]}, {sl.stop - sl.start}) (batch, column dim)"
                 )
             if f.rows == "first":
                 x[:, 0, sl] = v
@@ -106,7 +110,7 @@ class Conditioning:
         """Read the context back out of an already conditioned tensor (e.g. a prior or a data window)."""
         out = {}
         for f in self.layout.fixed:
-            out[f.source] = x[:, 0, self.layout.column_slice(f.column)].clone()
+            out[f.column] = x[:, 0, self.layout.column_slice(f.column)].clone()
         return out
 
     def reimpose(self, x: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:

@@ -128,6 +128,7 @@ def _layout_fields(layout: LayoutConfig, horizon: int, normalizer: Normalizer, t
         "horizon": horizon,
         "columns": [c.model_dump() for c in layout.columns],
         "fixed": [f.model_dump() for f in layout.fixed],
+        "relative": [r.model_dump() for r in layout.relative],
         "action": layout.action.model_dump(),
         "normalizer": normalizer.to_dict(),
     }

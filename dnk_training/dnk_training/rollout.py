@@ -31,7 +31,7 @@ def sample_candidates(
     (fixed,) = lay.fixed  # locomotion layout: obs at row 0
     sl = lay.column_slice(fixed.column)
     obs_n = teacher.normalizer.slice(sl.start, sl.stop).normalize(torch.as_tensor(obs, dtype=torch.float32))
-    cond = {fixed.source: obs_n.repeat_interleave(sampling.num_candidates, dim=0)}
+    cond = {fixed.column: obs_n.repeat_interleave(sampling.num_candidates, dim=0)}
     prior = teacher.make_prior(cond, sampling.temperature, generator)
     return teacher.sample(prior, guidance_weight=sampling.guidance_weight, generator=generator, classifier=clf)
 

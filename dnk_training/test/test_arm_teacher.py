@@ -32,19 +32,24 @@ def demos_path(tmp_path_factory):
 
 
 def test_windows_follow_the_planner_layout(demos_path) -> None:
+    """Joints and the goal configuration as offsets from the measured joints, which travel absolute in
+    q_measured; the goal and obstacles as the runtime sees them."""
     demos = load_demos(demos_path)
     layout = arm_layout(SLOTS)
-    assert layout.dim == 17 + SLOTS * NUM_FEATURES and layout.action.row == 1
+    assert layout.dim == 24 + SLOTS * NUM_FEATURES and layout.action.row == 1
     w = arm_windows(demos, H, SLOTS, [0])
     q = demos.episode(0)
     assert w.shape == (len(q), H, layout.dim)
     t = min(3, len(q) - 1)
-    np.testing.assert_allclose(w[t, :, :7], np.concatenate([q, np.repeat(q[-1:], H, axis=0)])[t:t + H], atol=1e-6)
-    np.testing.assert_allclose(w[t, 1, :7], q[t + 1], atol=1e-6)                 # row 1 = the executed step
-    np.testing.assert_allclose(w[t, :, 7:10], np.broadcast_to(demos.goal[0], (H, 3)), atol=1e-6)
-    np.testing.assert_allclose(w[t, :, 10:17], np.broadcast_to(demos.goal_q[0], (H, 7)), atol=1e-6)
+    path = np.concatenate([q, np.repeat(q[-1:], H, axis=0)])[t:t + H]
+    np.testing.assert_allclose(w[t, :, :7], path - q[t], atol=1e-6)
+    np.testing.assert_array_equal(w[:, 0, :7], 0.0)                               # row 0: the measured state
+    np.testing.assert_allclose(w[t, 1, :7], q[t + 1] - q[t], atol=1e-6)           # row 1 = the executed step
+    np.testing.assert_allclose(w[t, :, 7:14], np.broadcast_to(q[t], (H, 7)), atol=1e-6)
+    np.testing.assert_allclose(w[t, :, 14:17], np.broadcast_to(demos.goal[0], (H, 3)), atol=1e-6)
+    np.testing.assert_allclose(w[t, :, 17:24], np.broadcast_to(demos.goal_q[0] - q[t], (H, 7)), atol=1e-6)
     enc = encode_obstacles(demos.obstacle_set(0), q[t], SLOTS)                   # the runtime's own function
-    np.testing.assert_array_equal(w[t, 5, 17:], enc)
+    np.testing.assert_array_equal(w[t, 5, 24:], enc)
     train, held = split_scenes(demos, 0.25)
     assert list(train) == [0, 1, 2] and list(held) == [3]
 
@@ -87,7 +92,7 @@ def test_arm_teacher_trains_and_samples_with_the_context_fixed(demos_path, arm_t
     out = teacher.sample(prior, cond=None, guidance_weight=0.0, generator=g)
     assert out.shape == x.shape and torch.isfinite(out).all()
     mask = teacher.conditioning.mask
-    torch.testing.assert_close(out[:, mask], x[:, mask])                          # q0, goal, goal_q, obstacles
+    torch.testing.assert_close(out[:, mask], x[:, mask])          # q0, q_measured, goal, goal_q, obstacles
 
 
 def test_ddim_pairs_have_one_target_per_prior_and_are_seeded(demos_path, arm_teacher, tmp_path) -> None:
@@ -139,9 +144,14 @@ def test_student_and_teacher_export_run_through_the_same_planner(demos_path, arm
     assert manifests["teacher"]["denoising_steps"] == teacher.steps == 30
     got = planners["teacher"].generate(prior.numpy())        # the core's K calls of the exported step
     np.testing.assert_allclose(got, teacher.sample(prior, sampler="ddim").numpy(), atol=1e-4)
-    w = windows[0]
-    values = {"q": w[0, :7], "goal": w[0, 7:10], "goal_q": w[0, 10:17], "obstacles": w[0, 17:]}
+    w, demo_q = windows[0], load_demos(demos_path).episode(0)
+    q0 = w[0, 7:14]                                                   # absolute in q_measured
+    np.testing.assert_allclose(q0, demo_q[0], atol=1e-6)
+    values = {"q": q0, "goal": w[0, 14:17], "goal_q": w[0, 17:24] + q0, "obstacles": w[0, 24:]}
     for name, planner in planners.items():
         d = planner.plan(Context(values=values, obstacles=load_demos(demos_path).obstacle_set(0)))
         assert d.candidates.shape == (64, H, w.shape[1]) and np.isfinite(d.scores[d.scores > -np.inf]).all(), name
-        np.testing.assert_allclose(d.candidates[:, 0, :7], np.broadcast_to(w[0, :7], (64, 7)), atol=1e-6)
+        # the planner adds the measured joints back: candidates are absolute, row 0 is the measured state
+        np.testing.assert_allclose(d.candidates[:, 0, :7], np.broadcast_to(q0, (64, 7)), atol=1e-6)
+        np.testing.assert_allclose(d.candidates[:, :, 17:24], np.broadcast_to(values["goal_q"], (64, H, 7)), atol=1e-6)
+        assert np.abs(d.candidates[:, 1:, :7] - q0).max() < 1.0, name      # near the arm, not near 0 rad

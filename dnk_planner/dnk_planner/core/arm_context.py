@@ -16,9 +16,10 @@ from dnk_planner.core.planner import Context
 
 
 def joint_chart_center(manifest: ModelManifest) -> np.ndarray | None:
-    """The normalizer mean of the column the context key `q` fixes (None without one): measured joint
-    angles are unwrapped next to it, into the chart the model was trained in."""
-    entry = next((f for f in manifest.fixed if f.source == "q"), None)
+    """The normalizer mean of the absolute column the context key `q` fixes (None without one): measured
+    joint angles are unwrapped next to it, into the chart the model was trained in."""
+    relative = {r.column for r in manifest.relative}
+    entry = next((f for f in manifest.fixed if f.source == "q" and f.column not in relative), None)
     if entry is None or manifest.column_dim(entry.column) != len(JOINT_LOWER):
         return None
     return np.asarray(manifest.normalizer.mean, dtype=np.float64)[manifest.column_slices[entry.column]]

@@ -50,6 +50,12 @@ class FixedSpec(_Strict):
     source: str = Field(min_length=1, description="Context key the values come from.")
 
 
+class RelativeSpec(_Strict):
+    column: str = Field(description="Column the model sees as offsets (every row, fixed or generated).")
+    source: str = Field(min_length=1, description="Context key subtracted from it (a fixed source of an absolute "
+                        "column of the same dim): model value = raw value - context[source], same units.")
+
+
 class ActionSpec(_Strict):
     column: str = Field(description="Column holding the executed action.")
     row: int = Field(ge=0, description="Row of the executed action (0 = current step).")
@@ -102,6 +108,9 @@ class ModelManifest(_Strict):
     horizon: int = Field(ge=1, le=4096, description="H, trajectory steps.")
     columns: list[ColumnSpec] = Field(min_length=1, description="Row layout; D = sum of dims.")
     fixed: list[FixedSpec] = Field(default_factory=list)
+    relative: list[RelativeSpec] = Field(
+        default_factory=list, description="Columns planned as offsets from a context value (the arm: joints "
+        "relative to the measured ones, so a normalized error is small in rad); the planner adds the value back.")
     action: ActionSpec
     row_period_s: float | None = Field(
         None, gt=0.0, le=10.0, description="Time between trajectory rows, s (the arm's plans: 0.05 = 20 Hz). A node "
@@ -155,6 +164,7 @@ class ModelManifest(_Strict):
                 raise ValueError(f"fixed.{i}.column: {f.column!r} not in columns {names}")
         if self.action.column not in names:
             raise ValueError(f"action.column: {self.action.column!r} not in columns {names}")
+        self._check_relative(names)
         if self.action.row >= self.horizon:
             raise ValueError(f"action.row: {self.action.row} >= horizon {self.horizon}")
         if (self.role == "teacher") != (self.denoising_steps is not None):
@@ -162,6 +172,21 @@ class ModelManifest(_Strict):
                              "step count K, every other role null")
         self._check_role_io()
         return self
+
+    def _check_relative(self, names: list[str]) -> None:
+        relative = [r.column for r in self.relative]
+        if len(set(relative)) != len(relative):
+            raise ValueError(f"relative: a column appears twice in {relative}")
+        for i, r in enumerate(self.relative):
+            if r.column not in names:
+                raise ValueError(f"relative.{i}.column: {r.column!r} not in columns {names}")
+            refs = [f.column for f in self.fixed if f.source == r.source and f.column not in relative]
+            if not refs:
+                raise ValueError(f"relative.{i}.source: {r.source!r} is not the source of a fixed absolute column "
+                                 "(the reference must reach the model as it is)")
+            if self.column_dim(refs[0]) != self.column_dim(r.column):
+                raise ValueError(f"relative.{i}: column {r.column!r} has dim {self.column_dim(r.column)}, its "
+                                 f"reference {r.source!r} dim {self.column_dim(refs[0])}")
 
     def _expected_dim(self, token: object) -> int | None:
         if token == "H":

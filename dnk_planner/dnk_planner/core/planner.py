@@ -18,7 +18,7 @@ from dnk_planner.core.geometry import ObstacleSet
 from dnk_planner.core.manifest import load_model
 from dnk_planner.core.onnx_runtime import OnnxModel
 from dnk_planner.core.normalizer import Normalizer
-from dnk_planner.core.priors import PriorBuilder, check_values, fixed_entries, impose_fixed
+from dnk_planner.core.priors import PriorBuilder, check_values, fixed_entries, impose_fixed, offsets_of
 from dnk_planner.core.selectors import ClassifierSelector, CriticSelector, GeometricSelector, Selector
 
 
@@ -81,6 +81,7 @@ class Planner:
         self.priors = PriorBuilder(m, n, self.config.seed, self.config.temperature)
         self.normalizer = Normalizer.from_manifest(m)
         self.entries = fixed_entries(m)
+        self.offsets = offsets_of(m)
         self._out = np.empty((n, m.horizon, m.dim), dtype=np.float32)
         self._raw = np.empty_like(self._out)
         self._act_cols = m.column_slices[m.action.column]
@@ -156,6 +157,8 @@ class Planner:
 
         self.generate(prior, out=self._out)
         raw = self.normalizer.denormalize(self._out, out=self._raw)
+        for o in self.offsets:  # relative columns back to raw units: + the context value they were planned from
+            raw[:, :, o.cols] += values[o.source]
         impose_fixed(raw, self.entries, values)  # exact raw context, free of normalization round-off
         if self._smooth is not None:
             a = raw[:, :, self._act_cols]

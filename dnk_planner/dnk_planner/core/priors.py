@@ -20,18 +20,57 @@ from dnk_planner.core.normalizer import Normalizer
 
 @dataclass(frozen=True)
 class FixedEntry:
-    """One resolved `fixed` rule: rows x column slice filled from context key `source`."""
+    """One resolved `fixed` rule: rows x column slice filled from context key `source` (minus context key
+    `offset` when the column is `relative`)."""
 
     source: str
     rows: slice
     cols: slice
+    offset: str | None = None
+
+
+@dataclass(frozen=True)
+class Offset:
+    """One resolved `relative` rule: columns `cols` reach the model as raw - context[source]; `ref_cols` is the
+    absolute fixed column that carries context[source] into the trajectory."""
+
+    cols: slice
+    source: str
+    ref_cols: slice
+
+
+def _column_slices(layout) -> dict[str, slice]:
+    out, start = {}, 0
+    for c in layout.columns:
+        out[c.name] = slice(start, start + c.dim)
+        start += c.dim
+    return out
+
+
+def offsets_of(layout) -> list[Offset]:
+    """Resolve `relative` rules of a manifest (or of training's LayoutConfig, the same field names)."""
+    cols = _column_slices(layout)
+    relative = {r.column for r in layout.relative}
+    return [Offset(cols[r.column], r.source,
+                   cols[next(f.column for f in layout.fixed if f.source == r.source and f.column not in relative)])
+            for r in layout.relative]
+
+
+def to_model_space(x: np.ndarray, offsets: list[Offset]) -> np.ndarray:
+    """Raw trajectories (..., H, D) -> the model's space, in place: each relative column minus its reference,
+    read at row 0 of the absolute column that carries it (training windows hold their context that way)."""
+    refs = [x[..., :1, o.ref_cols].copy() for o in offsets]  # all read before any column changes
+    for o, ref in zip(offsets, refs):
+        x[..., o.cols] -= ref
+    return x
 
 
 def fixed_entries(manifest: ModelManifest) -> list[FixedEntry]:
     """Resolve the manifest's `fixed` rules into row/column slices."""
     cols = manifest.column_slices
+    offset = {r.column: r.source for r in manifest.relative}
     return [
-        FixedEntry(f.source, slice(0, 1) if f.rows == "first" else slice(None), cols[f.column])
+        FixedEntry(f.source, slice(0, 1) if f.rows == "first" else slice(None), cols[f.column], offset.get(f.column))
         for f in manifest.fixed
     ]
 
@@ -126,7 +165,8 @@ class PriorBuilder:
         self._drawn = False
         n = self.normalizer
         for e in self.entries:  # each entry normalized with its own columns' statistics
-            self.buffer[:, e.rows, e.cols] = (values[e.source] - n.mean[e.cols]) / n.std[e.cols]
+            v = values[e.source] if e.offset is None else values[e.source] - values[e.offset]
+            self.buffer[:, e.rows, e.cols] = (v - n.mean[e.cols]) / n.std[e.cols]
         return self.buffer
 
 

@@ -107,11 +107,13 @@ def _arm_start(p: argparse.ArgumentParser) -> Handler:
     p.add_argument("--scenes", type=int, default=100, help="unseen scenes (the Table II stream, first N)")
     p.add_argument("--temperature", type=float, action="append", default=None,
                    help="prior temperature (repeat to sweep; default: the node's)")
+    p.add_argument("--steps", type=int, default=0, help="also roll each scene out for N control periods with an "
+                   "ideal joint tracker (offline.rollouts: reached, terminal error) into rollouts.json")
     p.add_argument("--out", default="results/arm_start", help="folder for start.json")
 
     def run(args: argparse.Namespace) -> int:
         from .config import load_demo_config
-        from .offline import start_decisions
+        from .offline import rollouts, start_decisions
         from .trials import trial_scenes
 
         out = Path(args.out)
@@ -127,6 +129,16 @@ def _arm_start(p: argparse.ArgumentParser) -> Handler:
                       + ", ".join(f"{k} {v:.0%}" for k, v in r["rejected_share"].items()))
         out.mkdir(parents=True, exist_ok=True)
         (out / "start.json").write_text(json.dumps(rows, indent=1) + "\n")
+        if args.steps:
+            rolled = []
+            for model in args.model:
+                for temperature in args.temperature or [None]:
+                    r = rollouts(resolve_model(model, "student", out), scenes, args.steps, temperature)
+                    rolled.append(r)
+                    print(f"{r['model_id']} (T {temperature}): ideal-tracker rollouts reached {r['reached']}/"
+                          f"{r['scenes']}, terminal error {r['terminal_error_mm_median']:.1f} mm (median), min arm "
+                          f"clearance {r['min_arm_clearance_mm']:.1f} mm")
+            (out / "rollouts.json").write_text(json.dumps(rolled, indent=1) + "\n")
         return 0
 
     return run

@@ -1,10 +1,14 @@
-"""One decision per unseen scene at its start state, through the planner core as the node runs it.
+"""Offline screens of arm models through the planner core as the node runs it (no DDS, no sim).
 
-Cheap (seconds, no DDS, no sim) and telling: a model that has no feasible candidate at the start
-of a scene makes the arm hold there in closed loop, and candidates that all lie within millimetres
-of each other leave the selector no choice. This is how a new student is screened before Table II.
+`start_decisions`: one decision per unseen scene at its start state. A model that has no feasible
+candidate at the start of a scene makes the arm hold there in closed loop, and candidates that all lie
+within millimetres of each other leave the selector no choice.
+`rollouts`: the receding-horizon loop with an ideal joint tracker (the arm is where the last decision
+put it, 50 ms later), scored by the trials' own `measure`: whether a model settles at the goal at all,
+in seconds per scene, before Table II spends minutes over DDS on it. An ideal tracker is not the sim:
+this is a screen, Table II is the result.
 
-    dnk-train arm-start --model artifacts/arm/students/fdk.onnx --model analytic --scenes 100
+    dnk-train arm-start --model artifacts/arm/students/fdk.onnx --model analytic --scenes 100 [--steps 400]
 """
 from __future__ import annotations
 
@@ -18,16 +22,22 @@ from dnk_planner.core.selectors import GeometricSelector
 from dnk_planner.ros.node_config import NodeConfig
 
 from .scenes import Scene
+from .trials import measure
+
+
+def _node_planner(model_path, temperature: float | None) -> tuple[NodeConfig, Planner, GeometricSelector]:
+    """The planner with the node's default settings (planner.yaml's values)."""
+    cfg = NodeConfig(model_path=str(model_path), **({} if temperature is None else {"temperature": temperature}))
+    model = load_model(model_path, provider="cpu", threads=1)
+    selector = GeometricSelector(cfg.score_config(model.manifest.row_period_s or cfg.period_s))
+    return cfg, Planner(model, selector, cfg.planner_config()), selector
 
 
 def start_decisions(model_path, scenes: list[Scene], temperature: float | None = None) -> dict:
     """Per scene: whether any candidate is feasible, and the candidates' end-effector spread (std of
-    their row-H/2 positions, mm); with the node's default settings (planner.yaml's values)."""
-    cfg = NodeConfig(model_path=str(model_path), **({} if temperature is None else {"temperature": temperature}))
-    model = load_model(model_path, provider="cpu", threads=1)
-    plan_dt = model.manifest.row_period_s or cfg.period_s
-    selector = GeometricSelector(cfg.score_config(plan_dt))
-    planner = Planner(model, selector, cfg.planner_config())
+    their row-H/2 positions, mm)."""
+    cfg, planner, selector = _node_planner(model_path, temperature)
+    model = planner.student
     build = ArmContext(model.manifest)
     feasible, spread, latency, rejected = [], [], [], []
     for scene in scenes:
@@ -47,3 +57,33 @@ def start_decisions(model_path, scenes: list[Scene], temperature: float | None =
             # share of the candidates failing each check, mean over scenes (a candidate may fail several)
             "rejected_share": {k: float(np.mean([r[k] for r in rejected])) for k in rejected[0]} if scenes else {},
             "feasible": feasible, "rejected": rejected}
+
+
+def rollouts(model_path, scenes: list[Scene], steps: int, temperature: float | None = None) -> dict:
+    """Per scene: `steps` control periods of plan -> execute the action exactly (hold when no candidate
+    is feasible), measured by `trials.measure` from the executed joints; the node's goal tolerance
+    stops planning as the node does (GOAL_REACHED holds)."""
+    cfg, planner, _ = _node_planner(model_path, temperature)
+    build = ArmContext(planner.manifest)
+    results = []
+    for scene in scenes:
+        q = wrap_to_pi(scene.q_start).astype(np.float64)
+        executed, holds = [q], 0
+        for _ in range(steps):
+            if np.linalg.norm(forward_kinematics(q)[:3, 3] - scene.goal) <= cfg.goal_tolerance_m:
+                executed.append(q)
+                continue
+            d = planner.plan(build.build(q, scene.goal, scene.goal_q, scene.obstacles))
+            holds += not d.feasible
+            q = wrap_to_pi(np.asarray(d.action, dtype=np.float64)) if d.feasible else q
+            executed.append(q)
+        times = np.arange(len(executed)) * cfg.period_s
+        r = measure(times, np.array(executed), scene, times[-1])
+        r.pop("ee_path")
+        results.append({**r, "holds": holds})
+    reached = [r["reached"] and r["min_arm_clearance_mm"] > 0 for r in results]
+    return {"model": str(model_path), "model_id": planner.manifest.model_id, "steps": steps,
+            "scenes": len(scenes), "reached": int(sum(reached)),
+            "terminal_error_mm_median": float(np.median([r["terminal_error_mm"] for r in results])),
+            "min_arm_clearance_mm": float(min(r["min_arm_clearance_mm"] for r in results)),
+            "results": results}
