@@ -3,33 +3,35 @@
 # students -> ONNX (+ the teacher's sampler) -> fidelity report -> dnk_bringup/models/.
 # Every stage resumes: rerun after an interruption and finished stages are skipped.
 # Scale: ARM_DEMO_PRESET (config/arm_demos.yaml: small | multi | paper), ARM_DEMO_SCENES (overrides the
-# preset's scene count), ARM_TEACHER_STEPS, ARM_PAIRS,
-# ARM_STUDENT_STEPS (defaults: what the shipped model used). ARM_SHIP=0 builds and reports without
+# preset's scene count), ARM_WINDOW_STRIDE (one teacher window every N demo steps: memory), ARM_TEACHER_STEPS,
+# ARM_PAIRS, ARM_STUDENT_STEPS (defaults: what the shipped model used). ARM_SHIP=0 builds and reports without
 # replacing dnk_bringup/models (to compare a candidate model first).
 set -euo pipefail
 # shellcheck source=scripts/prepare.sh
 . "$(dirname "${BASH_SOURCE[0]}")/prepare.sh"
-DEMO_PRESET="${ARM_DEMO_PRESET:-small}"
-DEMOS="${ARM_DEMOS:-datasets/arm_demos}"
+DEMO_PRESET="${ARM_DEMO_PRESET:-multi}"
+DEMO_SCENES="${ARM_DEMO_SCENES:-8000}"
+DEMOS="${ARM_DEMOS:-datasets/arm_demos_m8k}"
 ART="${ARM_ARTIFACTS:-artifacts/arm}"
-TEACHER_STEPS="${ARM_TEACHER_STEPS:-12000}"
+WINDOW_STRIDE="${ARM_WINDOW_STRIDE:-4}"
+TEACHER_STEPS="${ARM_TEACHER_STEPS:-14000}"
 PAIRS="${ARM_PAIRS:-32768}"
 HELDOUT_PAIRS="${ARM_HELDOUT_PAIRS:-2048}"
 STUDENT_STEPS="${ARM_STUDENT_STEPS:-10000}"
 THREADS="${ARM_THREADS:-2}"
+# the students' settings (reports/arm_distill_m8k: free-entry losses; FDK's targets through their own encoder)
+STUDENT_SET=(--set fdk.loss.entries=free --set kdm.loss.entries=free --set fdk.separate_encoders=true)
 MODELS="dnk_bringup/models"
 
 echo "arm-model: demonstrations -> $DEMOS"
-demo_set=()
-[ -n "${ARM_DEMO_SCENES:-}" ] && demo_set=(--set "scenes=$ARM_DEMO_SCENES")
-dnk-train gen-arm-demos --preset "$DEMO_PRESET" --out "$DEMOS" "${demo_set[@]}"
+dnk-train gen-arm-demos --preset "$DEMO_PRESET" --out "$DEMOS" --set "scenes=$DEMO_SCENES"
 
 if [ ! -f "$ART/teacher.json" ]; then
   resume=()
   [ -d "$ART/runs/teacher/checkpoints" ] && resume=(--resume)
   echo "arm-model: teacher ($TEACHER_STEPS steps)"
   dnk-train train-teacher --task arm --preset small --dataset "$DEMOS" --artifacts "$ART" --threads "$THREADS" \
-    --set "teacher.train.steps=$TEACHER_STEPS" "${resume[@]}"
+    --set "teacher.train.steps=$TEACHER_STEPS" --set "dataset.window_stride=$WINDOW_STRIDE" "${resume[@]}"
 fi
 
 echo "arm-model: within-prior spread of the teacher's targets, DDPM vs DDIM"
@@ -44,13 +46,15 @@ for model in fdk kdm; do
   [ -d "$ART/runs/$model/checkpoints" ] && resume=(--resume)
   echo "arm-model: student $model ($STUDENT_STEPS steps)"
   dnk-train train-student --model "$model" --artifacts "$ART" --preset small --threads "$THREADS" \
-    --steps "$STUDENT_STEPS" "${resume[@]}"
+    --steps "$STUDENT_STEPS" "${STUDENT_SET[@]}" "${resume[@]}"
 done
 
 echo "arm-model: ONNX export (parity-gated) and fidelity report"
-dnk-train export --models fdk kdm --teacher-model --artifacts "$ART" --preset small --threads "$THREADS"
+dnk-train export --models fdk kdm --teacher-model --artifacts "$ART" --preset small --threads "$THREADS" \
+  "${STUDENT_SET[@]}"
 REPORT="${ARM_REPORT:-reports/arm_distill}"
-dnk-train distill-report --models fdk kdm --artifacts "$ART" --preset small --threads 1 --out "$REPORT"
+dnk-train distill-report --models fdk kdm --artifacts "$ART" --preset small --threads 1 --out "$REPORT" \
+  "${STUDENT_SET[@]}"
 
 if [ "${ARM_SHIP:-1}" = 0 ]; then
   echo "arm-model: ARM_SHIP=0: models left in $ART/students, report in $REPORT"
