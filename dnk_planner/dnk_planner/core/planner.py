@@ -81,7 +81,7 @@ class Planner:
         self.priors = PriorBuilder(m, n, self.config.seed, self.config.temperature)
         self.normalizer = Normalizer.from_manifest(m)
         self.entries = fixed_entries(m)
-        self.offsets = offsets_of(m)
+        self.offsets = offsets_of(m, m.column_slices)
         self._out = np.empty((n, m.horizon, m.dim), dtype=np.float32)
         self._raw = np.empty_like(self._out)
         self._act_cols = m.column_slices[m.action.column]

@@ -39,20 +39,12 @@ class Offset:
     ref_cols: slice
 
 
-def _column_slices(layout) -> dict[str, slice]:
-    out, start = {}, 0
-    for c in layout.columns:
-        out[c.name] = slice(start, start + c.dim)
-        start += c.dim
-    return out
-
-
-def offsets_of(layout) -> list[Offset]:
-    """Resolve `relative` rules of a manifest (or of training's LayoutConfig, the same field names)."""
-    cols = _column_slices(layout)
+def offsets_of(layout, slices: dict[str, slice]) -> list[Offset]:
+    """Resolve the `relative` rules of a manifest (or of training's LayoutConfig, the same field names);
+    `slices`: its column name -> slice (`ModelManifest.column_slices`)."""
     relative = {r.column for r in layout.relative}
-    return [Offset(cols[r.column], r.source,
-                   cols[next(f.column for f in layout.fixed if f.source == r.source and f.column not in relative)])
+    return [Offset(slices[r.column], r.source,
+                   slices[next(f.column for f in layout.fixed if f.source == r.source and f.column not in relative)])
             for r in layout.relative]
 
 

@@ -45,6 +45,7 @@ def arm_windows(demos: ArmDemos, horizon: int, slots: int, episodes: np.ndarray 
     episodes = np.arange(len(demos)) if episodes is None else np.asarray(episodes)
     layout = arm_layout(slots)
     col = {c.name: layout.column_slice(c.name) for c in layout.columns}
+    offsets = offsets_of(layout, col)
     out = []
     for e in episodes:
         q = demos.episode(int(e))
@@ -58,7 +59,7 @@ def arm_windows(demos: ArmDemos, horizon: int, slots: int, episodes: np.ndarray 
         w[:, :, col["goal_q"]] = demos.goal_q[e]
         for i, t in enumerate(starts):
             w[i, :, col["obstacles"]] = encode_obstacles(obstacles, q[t], slots)
-        out.append(to_model_space(w, offsets_of(layout)))
+        out.append(to_model_space(w, offsets))
     return np.concatenate(out) if out else np.zeros((0, horizon, layout.dim), dtype=np.float32)
 
 
