@@ -34,10 +34,12 @@ def _gen_arm_demos(p: argparse.ArgumentParser) -> Handler:
 @COMMANDS.add("arm-trials", "Table II in simulation: closed-loop trials of each policy over ROS 2 DDS on the same "
               "unseen seeded scenes; JSON, Markdown and PNGs")
 def _arm_trials(p: argparse.ArgumentParser) -> Handler:
-    p.add_argument("--policy", action="append", default=[], metavar="NAME=MODEL.onnx[,trials=N][,timeout=S]",
+    p.add_argument("--policy", action="append", default=[],
+                   metavar="NAME=MODEL.onnx[,trials=N][,timeout=S][,PARAM=VALUE]",
                    help="a policy and its model (repeat); MODEL 'analytic' generates the hand-written primitives "
                    "model, 'shipped' is dnk_bringup/models/arm-NAME.onnx; trials / timeout override --trials / "
-                   "--timeout for it. Default: the shipped student and teacher, and analytic")
+                   "--timeout for it, any other PARAM is a planner node parameter for it only (e.g. "
+                   "temperature=0.5). Default: the shipped student and teacher, and analytic")
     p.add_argument("--trials", type=int, default=50, help="scenes per policy (the same scenes for every policy)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds allowed per trial")
     p.add_argument("--seed", type=int, default=None, help="scene seed (default: trials.TRIAL_SEED)")
@@ -67,10 +69,11 @@ def _arm_trials(p: argparse.ArgumentParser) -> Handler:
             if not name or not model:
                 raise ValueError(f"--policy {spec!r}: write NAME=MODEL.onnx (or NAME=analytic, NAME=shipped)")
             extra = dict(o.split("=", 1) for o in options if "=" in o)
-            if set(extra) - {"trials", "timeout"} or len(extra) != len(options):
-                raise ValueError(f"--policy {spec!r}: options are trials=N and timeout=S, comma-separated")
+            if len(extra) != len(options):
+                raise ValueError(f"--policy {spec!r}: options are trials=N, timeout=S or PARAM=VALUE, comma-separated")
+            params = tuple(f"{k}:={v}" for k, v in extra.items() if k not in ("trials", "timeout"))
             policies.append(Policy(name, resolve_model(model, name, out), int(extra["trials"]) if "trials" in extra else None,
-                                   float(extra["timeout"]) if "timeout" in extra else None))
+                                   float(extra["timeout"]) if "timeout" in extra else None, params))
         sim = [f"description_path:={Path(args.description).resolve()}"] if args.description else []
         given = sys.argv[2:] if sys.argv[1:2] == ["arm-trials"] else []
         command = " ".join(["dnk-train", "arm-trials", *(shlex.quote(a) for a in given if a != "--resume")])
@@ -107,6 +110,8 @@ def _arm_start(p: argparse.ArgumentParser) -> Handler:
     p.add_argument("--scenes", type=int, default=100, help="unseen scenes (the Table II stream, first N)")
     p.add_argument("--temperature", type=float, action="append", default=None,
                    help="prior temperature (repeat to sweep; default: the node's)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a planner node parameter over its default (e.g. w_progress=30), for every model")
     p.add_argument("--steps", type=int, default=0, help="also roll each scene out for N control periods with an "
                    "ideal joint tracker (offline.rollouts: reached, terminal error) into rollouts.json")
     p.add_argument("--out", default="results/arm_start", help="folder for start.json")
@@ -118,10 +123,11 @@ def _arm_start(p: argparse.ArgumentParser) -> Handler:
 
         out = Path(args.out)
         scenes = trial_scenes(load_demo_config("small"), args.scenes)
+        params = parse_overrides(args.param, "w_progress=30")
         rows = []
         for model in args.model:
             for temperature in args.temperature or [None]:
-                r = start_decisions(resolve_model(model, "student", out), scenes, temperature)
+                r = start_decisions(resolve_model(model, "student", out), scenes, temperature, params)
                 rows.append(r)
                 print(f"{r['model_id']} (T {r['temperature']}): feasible at the start of {r['feasible_at_start']}/"
                       f"{r['scenes']} scenes, candidate spread {r['candidate_spread_mm_median']:.1f} mm (median), "
@@ -133,7 +139,7 @@ def _arm_start(p: argparse.ArgumentParser) -> Handler:
             rolled = []
             for model in args.model:
                 for temperature in args.temperature or [None]:
-                    r = rollouts(resolve_model(model, "student", out), scenes, args.steps, temperature)
+                    r = rollouts(resolve_model(model, "student", out), scenes, args.steps, temperature, params)
                     rolled.append(r)
                     print(f"{r['model_id']} (T {temperature}): ideal-tracker rollouts reached {r['reached']}/"
                           f"{r['scenes']}, terminal error {r['terminal_error_mm_median']:.1f} mm (median), min arm "

@@ -155,10 +155,13 @@ def generate_demos(cfg: DemoConfig, out: str | Path, workers: int | None = None,
     if bar is not None:
         bar.close()
     shards = index["shards"].values()
+    previous = index.get("summary", {})
+    # wall time summed over the runs that wrote shards: a resumed run that finds nothing to do adds ~0
     index["summary"] = {"scenes": sum(s["scenes"] for s in shards), "dropped": sum(s["dropped"] for s in shards),
                         "demos": sum(s.get("demos", s["scenes"]) for s in shards),
                         "steps": sum(s["steps"] for s in shards), "cpu_seconds": sum(s["seconds"] for s in shards),
-                        "wall_seconds_last_run": time.perf_counter() - t0, "workers": workers}
+                        "wall_seconds": previous.get("wall_seconds", 0.0) + time.perf_counter() - t0,
+                        "workers": workers if todo else previous.get("workers", workers)}
     _write_index(index_path, index)
     return index
 

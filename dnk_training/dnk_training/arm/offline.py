@@ -25,18 +25,21 @@ from .scenes import Scene
 from .trials import measure
 
 
-def _node_planner(model_path, temperature: float | None) -> tuple[NodeConfig, Planner, GeometricSelector]:
-    """The planner with the node's default settings (planner.yaml's values)."""
-    cfg = NodeConfig(model_path=str(model_path), **({} if temperature is None else {"temperature": temperature}))
+def _node_planner(model_path, temperature: float | None,
+                  params: dict | None = None) -> tuple[NodeConfig, Planner, GeometricSelector]:
+    """The planner with the node's settings: its defaults, `params` (node parameter name -> value) over them."""
+    cfg = NodeConfig(model_path=str(model_path), **(params or {}),
+                     **({} if temperature is None else {"temperature": temperature}))
     model = load_model(model_path, provider="cpu", threads=1)
     selector = GeometricSelector(cfg.score_config(model.manifest.row_period_s or cfg.period_s))
     return cfg, Planner(model, selector, cfg.planner_config()), selector
 
 
-def start_decisions(model_path, scenes: list[Scene], temperature: float | None = None) -> dict:
+def start_decisions(model_path, scenes: list[Scene], temperature: float | None = None,
+                    params: dict | None = None) -> dict:
     """Per scene: whether any candidate is feasible, and the candidates' end-effector spread (std of
     their row-H/2 positions, mm)."""
-    cfg, planner, selector = _node_planner(model_path, temperature)
+    cfg, planner, selector = _node_planner(model_path, temperature, params)
     model = planner.student
     build = ArmContext(model.manifest)
     feasible, spread, latency, rejected = [], [], [], []
@@ -59,11 +62,12 @@ def start_decisions(model_path, scenes: list[Scene], temperature: float | None =
             "feasible": feasible, "rejected": rejected}
 
 
-def rollouts(model_path, scenes: list[Scene], steps: int, temperature: float | None = None) -> dict:
+def rollouts(model_path, scenes: list[Scene], steps: int, temperature: float | None = None,
+             params: dict | None = None) -> dict:
     """Per scene: `steps` control periods of plan -> execute the action exactly (hold when no candidate
     is feasible), measured by `trials.measure` from the executed joints; the node's goal tolerance
     stops planning as the node does (GOAL_REACHED holds)."""
-    cfg, planner, _ = _node_planner(model_path, temperature)
+    cfg, planner, _ = _node_planner(model_path, temperature, params)
     build = ArmContext(planner.manifest)
     results = []
     for scene in scenes:
@@ -83,6 +87,7 @@ def rollouts(model_path, scenes: list[Scene], steps: int, temperature: float | N
         results.append({**r, "holds": holds})
     reached = [r["reached"] and r["min_arm_clearance_mm"] > 0 for r in results]
     return {"model": str(model_path), "model_id": planner.manifest.model_id, "steps": steps,
+            "temperature": cfg.temperature, "params": params or {},
             "scenes": len(scenes), "reached": int(sum(reached)),
             "terminal_error_mm_median": float(np.median([r["terminal_error_mm"] for r in results])),
             "min_arm_clearance_mm": float(min(r["min_arm_clearance_mm"] for r in results)),

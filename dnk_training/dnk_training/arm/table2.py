@@ -103,7 +103,7 @@ def _write(out: Path, policies: list[Policy], models: dict[str, dict], results: 
         "partial": partial, "command": command, "scene_seed": seed, "trials_per_policy": len(scenes), **meta,
         "timeout_s": timeout_s, "wall_s": round(wall_s, 1), "machine": f"{platform.node()} {platform.machine()}",
         "policies": {p.name: {**models[p.name], "trials": p.trials or len(scenes),
-                              "timeout_s": p.timeout_s or timeout_s} for p in policies},
+                              "timeout_s": p.timeout_s or timeout_s, "params": list(p.params)} for p in policies},
         "table": table, "trials": results,
     }
     tmp = out / "table2.json.tmp"

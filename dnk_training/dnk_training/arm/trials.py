@@ -37,12 +37,15 @@ OBSTACLE_PERIOD_S = 0.5
 @dataclass(frozen=True)
 class Policy:
     """A named model file the planner node loads (`model_path`); `trials` / `timeout_s` override the
-    run's (a 30-step teacher on CPU moves one control period per 1-2 s decision)."""
+    run's (a 30-step teacher on CPU moves one control period per 1-2 s decision); `params` are planner
+    node parameters ("name:=value") over planner.yaml for this policy only (e.g. the analytic model's
+    own prior temperature)."""
 
     name: str
     model: Path
     trials: int | None = None
     timeout_s: float | None = None
+    params: tuple[str, ...] = ()
 
 
 def trial_scenes(cfg: DemoConfig, count: int, seed: int = TRIAL_SEED) -> list[Scene]:
@@ -108,7 +111,8 @@ class TrialRunner:
         self.sim_params = sim_params
         self.log_dir = log_dir
         self.planner = start_planner_process(
-            [f"model_path:={policy.model.resolve()}", f"controller_mode:={controller_mode}", *planner_params],
+            [f"model_path:={policy.model.resolve()}", f"controller_mode:={controller_mode}", *planner_params,
+             *policy.params],
             params_file=str(config_file("planner.yaml")))
         self.client = PlannerClient()
         self.joint_states = self.client.collect(JointState, topics.JOINT_STATES, qos=1000)
