@@ -4,8 +4,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..subcommands import Handler, Subcommands, add_set_arg, parse_overrides
+
+if TYPE_CHECKING:
+    from .trials import Policy
 
 COMMANDS = Subcommands()
 
@@ -57,23 +61,12 @@ def _arm_trials(p: argparse.ArgumentParser) -> Handler:
 
         from .config import load_demo_config
         from .table2 import run_table
-        from .trials import TRIAL_SEED, Policy, domain_id
+        from .trials import TRIAL_SEED, domain_id
 
         domain_id()
         out = Path(args.out)
         specs = args.policy or ["student=shipped", "teacher=shipped", "analytic=analytic"]
-        policies = []
-        for spec in specs:
-            name, _, rest = spec.partition("=")
-            model, *options = rest.split(",")
-            if not name or not model:
-                raise ValueError(f"--policy {spec!r}: write NAME=MODEL.onnx (or NAME=analytic, NAME=shipped)")
-            extra = dict(o.split("=", 1) for o in options if "=" in o)
-            if len(extra) != len(options):
-                raise ValueError(f"--policy {spec!r}: options are trials=N, timeout=S or PARAM=VALUE, comma-separated")
-            params = tuple(f"{k}:={v}" for k, v in extra.items() if k not in ("trials", "timeout"))
-            policies.append(Policy(name, resolve_model(model, name, out), int(extra["trials"]) if "trials" in extra else None,
-                                   float(extra["timeout"]) if "timeout" in extra else None, params))
+        policies = [parse_policy(spec, out) for spec in specs]
         sim = [f"description_path:={Path(args.description).resolve()}"] if args.description else []
         given = sys.argv[2:] if sys.argv[1:2] == ["arm-trials"] else []
         command = " ".join(["dnk-train", "arm-trials", *(shlex.quote(a) for a in given if a != "--resume")])
@@ -84,6 +77,22 @@ def _arm_trials(p: argparse.ArgumentParser) -> Handler:
         return 0
 
     return run
+
+
+def parse_policy(spec: str, out: Path) -> Policy:
+    """`NAME=MODEL[,trials=N][,timeout=S][,PARAM=VALUE...]` as a trials.Policy; PARAMs are node parameters."""
+    from .trials import Policy  # late: the trials module compiles the whole-arm kernels
+
+    name, _, rest = spec.partition("=")
+    model, *options = rest.split(",")
+    if not name or not model:
+        raise ValueError(f"--policy {spec!r}: write NAME=MODEL.onnx (or NAME=analytic, NAME=shipped)")
+    extra = dict(o.split("=", 1) for o in options if "=" in o)
+    if len(extra) != len(options):
+        raise ValueError(f"--policy {spec!r}: options are trials=N, timeout=S or PARAM=VALUE, comma-separated")
+    params = tuple(f"{k}:={v}" for k, v in extra.items() if k not in ("trials", "timeout"))
+    return Policy(name, resolve_model(model, name, out), int(extra["trials"]) if "trials" in extra else None,
+                  float(extra["timeout"]) if "timeout" in extra else None, params)
 
 
 def resolve_model(model: str, name: str, out: Path) -> Path:

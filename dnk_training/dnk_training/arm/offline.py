@@ -87,7 +87,7 @@ def rollouts(model_path, scenes: list[Scene], steps: int, temperature: float | N
         results.append({**r, "holds": holds})
     reached = [r["reached"] and r["min_arm_clearance_mm"] > 0 for r in results]
     return {"model": str(model_path), "model_id": planner.manifest.model_id, "steps": steps,
-            "temperature": cfg.temperature, "params": params or {},
+            "temperature": cfg.temperature, "params": params or {}, "score": cfg.score_config().model_dump(),
             "scenes": len(scenes), "reached": int(sum(reached)),
             "terminal_error_mm_median": float(np.median([r["terminal_error_mm"] for r in results])),
             "min_arm_clearance_mm": float(min(r["min_arm_clearance_mm"] for r in results)),
