@@ -42,7 +42,8 @@ RATE_HZ = 20.0
 def node(client, arm_model):
     """One active planner for the module, tracking GOAL (which the static arm never reaches)."""
     client.hold_joints(Q_HOME)
-    proc = start_planner_process([f"model_path:={arm_model}", "marker_rate_hz:=0.0"])
+    # the analytic model at its own prior temperature (dnk_bringup/test/bringup_testing.ANALYTIC_TEMPERATURE)
+    proc = start_planner_process([f"model_path:={arm_model}", "marker_rate_hz:=0.0", "temperature:=0.5"])
     assert client.configure_and_activate()
     assert client.set_goal(GOAL).accepted
     client.wait_for(lambda: active(client), 10, "ACTIVE")
