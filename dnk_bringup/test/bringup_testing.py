@@ -60,8 +60,8 @@ class Probe(BackgroundNode):
         super().__init__(f"dnk_test_probe_{os.getpid()}", domain_id=domain)
 
 
-# The analytic model's priors spread its primitives: at the node default 1.0 (tuned for the shipped student)
-# it holds in most cycles (reports/table2/README.md), so the tests run it at 0.5, where it was measured.
+# The analytic model's priors spread its primitives: at the node default (1.5, tuned for the shipped student)
+# it holds in most cycles (reports/arm_distill_rel, reports/table2), so the tests run it at 0.5.
 ANALYTIC_TEMPERATURE = 0.5
 KORTEX_DESCRIPTION = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "kortex_gen3"
 
