@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dnk_planner.ros.client import BackgroundNode, interrupt
+from dnk_planner.testing.models import ARM_PRIMITIVE_TEMPERATURE
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 
@@ -60,21 +61,18 @@ class Probe(BackgroundNode):
         super().__init__(f"dnk_test_probe_{os.getpid()}", domain_id=domain)
 
 
-# The analytic model's priors spread its primitives: at the node default (1.5, tuned for the shipped student)
-# it holds in most cycles (reports/arm_distill_rel, reports/table2), so the tests run it at 0.5.
-ANALYTIC_TEMPERATURE = 0.5
 KORTEX_DESCRIPTION = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "kortex_gen3"
 
 
 def start_sim_and_planner(spawn: Spawner, model: Path, mode: str,
                           sim_params: tuple[str, ...] = ()) -> tuple[subprocess.Popen, subprocess.Popen]:
     """sim_gen3 and planner_node (autostarted) with dnk_bringup's params files, as dnk_sim.launch.py does.
-    The analytic test model runs at its own prior temperature, ANALYTIC_TEMPERATURE."""
+    The analytic test model runs at its own prior temperature (ARM_PRIMITIVE_TEMPERATURE)."""
     sim = spawn("dnk_bringup.sim_gen3", "--ros-args", "--params-file", str(CONFIG_DIR / "sim_gen3.yaml"),
                 "-p", f"command_mode:={mode}", *(a for p in sim_params for a in ("-p", p)))
     planner = spawn("dnk_planner.ros.node", "--autostart", "--ros-args", "--params-file", str(CONFIG_DIR / "planner.yaml"),
                     "-p", f"model_path:={model}", "-p", f"controller_mode:={mode}", "-p", "provider:=cpu",
-                    "-p", f"temperature:={ANALYTIC_TEMPERATURE}")
+                    "-p", f"temperature:={ARM_PRIMITIVE_TEMPERATURE}")
     return sim, planner
 
 

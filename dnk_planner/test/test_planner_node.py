@@ -22,7 +22,7 @@ from lifecycle_msgs.msg import State, Transition  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 
 from dnk_msgs.msg import PlannerStatus  # noqa: E402
-from dnk_planner.testing.models import build_arm_primitive_model  # noqa: E402
+from dnk_planner.testing.models import ARM_PRIMITIVE_TEMPERATURE, build_arm_primitive_model  # noqa: E402
 from dnk_planner.ros.node import MARKER_POINTS  # noqa: E402
 from dnk_planner.ros.client import (PlannerClient, sphere, start_planner_process, stop_process,  # noqa: E402
                                 target_position)
@@ -40,7 +40,7 @@ def planner(request, client, arm_model):
     client.hold_joints(Q_HOME)
     client.clear()
     proc = start_planner_process([f"model_path:={arm_model}", "marker_rate_hz:=2.0",
-                                  *(marker.args if marker else ())])
+                                  f"temperature:={ARM_PRIMITIVE_TEMPERATURE}", *(marker.args if marker else ())])
     yield proc
     print(stop_process(proc))  # pytest shows the node's log when the test fails
 

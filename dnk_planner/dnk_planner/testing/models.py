@@ -23,6 +23,9 @@ from dnk_planner.core.manifest import (
 
 OPSET = 17
 ARM_MODEL_ID = "arm-primitives-v2"
+# The prior temperature the analytic model is run at: its priors spread the primitives, and at the node
+# default (1.5, the shipped student's) it holds in most cycles (1/20 offline, reports/arm_distill_rel).
+ARM_PRIMITIVE_TEMPERATURE = 0.5
 
 
 def _onnx() -> Any:
