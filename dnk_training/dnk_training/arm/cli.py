@@ -59,13 +59,16 @@ def _arm_trials(p: argparse.ArgumentParser) -> Handler:
         import shlex
         import sys
 
+        from dnk_planner.testing.models import ARM_PRIMITIVE_TEMPERATURE
+
         from .config import load_demo_config
         from .table2 import run_table
         from .trials import TRIAL_SEED, domain_id
 
         domain_id()
         out = Path(args.out)
-        specs = args.policy or ["student=shipped", "teacher=shipped", "analytic=analytic,temperature=0.5"]
+        specs = args.policy or ["student=shipped", "teacher=shipped",
+                                f"analytic=analytic,temperature={ARM_PRIMITIVE_TEMPERATURE}"]
         policies = [parse_policy(spec, out) for spec in specs]
         sim = [f"description_path:={Path(args.description).resolve()}"] if args.description else []
         given = sys.argv[2:] if sys.argv[1:2] == ["arm-trials"] else []
