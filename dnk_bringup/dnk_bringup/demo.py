@@ -135,7 +135,7 @@ def _track(client: PlannerClient, index: int, timeout: float, obstacles: list, g
             client.publish_obstacles(obstacles)
             print(f"  t={last_print - t0:5.1f} s {STATE_NAMES.get(st.state, st.state):12s} "
                   f"dist {st.distance_to_goal * 1e3:7.1f} mm  arm clearance {clearances[-1] * 1e3:7.1f} mm  "
-                  f"decision {st.last_latency_ms:5.2f} ms (p95 {st.p95_latency_ms:5.2f})  "
+                  f"decision mean {st.mean_latency_ms:5.2f} ms (p95 {st.p95_latency_ms:5.2f})  "
                   f"misses {st.deadline_misses}  | {st.message}")
         if st.state == PlannerStatus.GOAL_REACHED:
             break

@@ -91,7 +91,8 @@ def test_lifecycle_rate_and_status(client, planner):
     assert st.state == PlannerStatus.ACTIVE, st.message
     assert st.candidates == 64 and st.cycles >= 35
     assert math.isclose(st.distance_to_goal, float(np.linalg.norm(goal - start)), abs_tol=1e-6)
-    assert 0.0 < st.last_latency_ms < 50.0 and 0.0 < st.p95_latency_ms < 50.0
+    decided = [s.last_latency_ms for s in c.status if math.isfinite(s.last_latency_ms)]  # NaN: no decision
+    assert decided and 0.0 < decided[-1] < 50.0 and 0.0 < st.p95_latency_ms < 50.0
     assert math.isinf(st.min_clearance)  # no obstacles
     assert st.model_id.startswith("arm-primitives-v2:")
     c.wait_for(lambda: c.diagnostics, timeout=3, what="/diagnostics")

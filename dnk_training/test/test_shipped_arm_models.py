@@ -5,6 +5,7 @@ contact report."""
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -37,8 +38,9 @@ def test_shipped_model_loads_and_matches_torch(name: str, role: str) -> None:
 
 def test_student_in_closed_loop_over_dds_goes_around_the_ball(tmp_path) -> None:
     """Home start, a goal 30 cm to the side and 10 cm lower, a 12 cm ball on the straight line: the
-    student plans every cycle, the arm ends within the goal tolerance and never comes inside the ball
-    (all measured by the sim: /joint_states and its contact report)."""
+    student decides (every replan_every cycles, following its plan in between), the arm ends within the
+    goal tolerance and never comes inside the ball (all measured by the sim: /joint_states and its
+    contact report)."""
     domain_id()
     q0 = np.array(HOME_POSITIONS)
     pose = forward_kinematics(q0)
@@ -53,7 +55,7 @@ def test_student_in_closed_loop_over_dds_goes_around_the_ball(tmp_path) -> None:
         log = runner.close()
     summary = ({k: v for k, v in r.items() if k not in ("latency_ms", "ee_path")}, log[-3000:])
     assert r["goal_accepted"], r["goal_message"]
-    assert r["decisions"] >= 20 and np.isfinite(r["latency_ms"]).all(), summary
+    assert r["decisions"] >= 5 and np.isfinite(r["latency_ms"]).all(), summary
     assert r["contact_steps"] == 0 and r["min_arm_clearance_mm"] > 0.0 and r["sim_min_link_distance_mm"] > 0.0, summary
     assert r["success"] and r["terminal_error_mm"] <= 10.0, summary
     assert "Traceback" not in log
@@ -81,7 +83,7 @@ def test_teacher_plans_in_the_node_and_its_overruns_never_stale_the_arm() -> Non
         c.wait_for(lambda: sum(s.deadline_misses > 0 for s in c.status) >= 3, timeout=60,
                    what="three overrunning teacher decisions")
         assert not any("stale" in s.message for s in c.status), [(s.state, s.message) for s in c.status]
-        assert min(s.last_latency_ms for s in c.status) > 50.0           # 30 U-Net calls per decision
+        assert min(s.last_latency_ms for s in c.status if math.isfinite(s.last_latency_ms)) > 50.0  # 30 U-Nets
         c.wait_for(lambda: int(c.diagnostic_values().get("ticks_yielded_after_overrun", 0)) >= 1, timeout=5,
                    what="a yielded tick in /diagnostics")
     finally:

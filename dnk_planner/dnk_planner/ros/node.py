@@ -36,6 +36,7 @@ from dnk_planner.ros.controller_bridge import ArmState, ControllerBridge, pose_s
 from dnk_planner.core import GENERATOR_ROLES, Decision, Planner
 from dnk_planner.core.arm_context import ArmContext
 from dnk_planner.core.arm_geometry import arm_clearance, arm_points, arm_sweep
+from dnk_planner.core.execution import PlanFollower
 from dnk_planner.core.geometry import ObstacleSet, matrix_to_quat, quat_to_matrix
 from dnk_planner.core.kinematics import JOINT_LOWER, JOINT_UPPER, SHOULDER_POSITION, forward_kinematics, solve_ik
 from dnk_planner.core.manifest import ModelContractError, load_model
@@ -108,6 +109,7 @@ class PlannerNode(Node):
         self.planner: Planner | None = None
         self.bridge: ControllerBridge | None = None
         self._arm_context: ArmContext | None = None    # the loaded model's context builder (configure)
+        self.follower: PlanFollower | None = None      # the last decision's plan, followed (configure)
         self._timer = None
         self._entities: list = []
         self._reset_runtime_state()
@@ -145,6 +147,7 @@ class PlannerNode(Node):
             self.plan_dt = student.manifest.row_period_s or cfg.period_s
             self._arm_context = ArmContext(student.manifest)
             self.planner = Planner(student, GeometricSelector(cfg.score_config(self.plan_dt)), cfg.planner_config())
+            self.follower = PlanFollower(cfg.replan_every, cfg.period_s, self.plan_dt, cfg.follow_tolerance_rad)
         except (ModelContractError, ValueError, OSError) as err:
             self.get_logger().error(f"configure failed: {err}")
             self.planner = None
@@ -289,8 +292,8 @@ class PlannerNode(Node):
         self._goal_checked_against: ObstacleSet | None = None
         self._last_goal_request = time.monotonic()
         self._goal_tokens = float(GOAL_BURST)
-        self.prev_plan: np.ndarray | None = None  # (H, 7) joint plan of the last decision
-        self.prev_plan_time = 0.0                 # s along it of the last command
+        if self.follower is not None:
+            self.follower.drop()
         self.cycles = 0
         self.deadline_misses = 0
         self.ticks_yielded = 0     # ticks given to the executor after an overrun (_control_cycle)
@@ -390,7 +393,7 @@ class PlannerNode(Node):
         self._goal_blocked = None
         self._goal_checked_against = self.obstacles_all
         self.goal_tolerance = tolerance
-        self.prev_plan = None
+        self.follower.drop()
         self._settled_since = None
         self.get_logger().info(f"goal accepted: {np.round(goal, 3).tolist()} m (tolerance {tolerance} m"
                                f"{', orientation tracked' if track_orientation else ''})")
@@ -508,6 +511,7 @@ class PlannerNode(Node):
         t_start = time.perf_counter()
         # the decision's stamp is the time its inputs were read; taken only when decisions are published
         self._cycle_stamp = self.get_clock().now().to_msg() if self.pub_decision is not None else None
+        self.last_latency_ms = math.nan  # until this cycle decides
         self._ingest_inputs(self.q)
         self._ingest_ms = (time.perf_counter() - t_start) * 1e3
         if self.q is None or time.monotonic() - self.q_stamp > cfg.stale_joint_state_timeout_s:
@@ -530,6 +534,12 @@ class PlannerNode(Node):
             self._send_hold(self._goal_blocked, PlannerStatus.GOAL_UNREACHABLE)
             return
 
+        # between decisions, the committed plan's next row while the arm follows it and what is left of it
+        # keeps the margin from the obstacles as they are now (a new or moved obstacle makes this cycle decide)
+        if not self.follower.due(q) and self._clearance(self.follower.remaining()) >= cfg.safety_margin_m:
+            self.state, self.message = PlannerStatus.ACTIVE, "following the last decision's plan"
+            self._command(self.follower.advance(), arm)
+            return
         ctx = self._arm_context.build(q, self.goal, self.goal_q, self.obstacles)
         decision = self.planner.plan(ctx)
         ms = decision.timing["total_ms"]
@@ -555,26 +565,21 @@ class PlannerNode(Node):
             split = ", ".join(f"{k[:-3]} {v:.2f}" for k, v in decision.timing.items())
             self.get_logger().warn(f"deadline miss: cycle {cycle_ms:.2f} ms > {cfg.decision_deadline_ms:.2f} ms "
                                    f"(inputs {self._ingest_ms:.2f}, {split} ms)", throttle_duration_sec=1.0)
-            if self.prev_plan is not None and self.prev_plan_time + cfg.period_s <= (len(self.prev_plan) - 1) * self.plan_dt:
+            if self.follower.has_next():
                 # The late decision is stale; keep moving along the plan we already trust.
-                self.prev_plan_time += cfg.period_s
                 self.state = PlannerStatus.ACTIVE
                 self.message = f"deadline miss ({cycle_ms:.2f} ms > {cfg.decision_deadline_ms:.2f} ms): previous plan step"
-                self._command(plan_point(self.prev_plan, self.prev_plan_time / self.plan_dt), arm)
+                self._command(self.follower.advance(), arm)
                 return
         if not decision.feasible:
-            self.prev_plan = None
+            self.follower.drop()
             self._send_hold(f"all {len(decision.scores)} candidates violate the {cfg.safety_margin_m} m safety "
                             "margin or the joint limits")
             return
-        self.prev_plan = decision.trajectory[:, :7].astype(np.float64)
-        self.prev_plan_time = cfg.period_s
-        if self.state != PlannerStatus.ACTIVE or self.message.startswith("deadline miss"):
-            self.message = "tracking the best candidate"
-        self.state = PlannerStatus.ACTIVE
+        self.state, self.message = PlannerStatus.ACTIVE, "tracking the best candidate"
         # one control period along the plan: row 1 (the action) when the rate is the model's
-        self._command(plan_point(self.prev_plan, cfg.period_s / self.plan_dt), arm)
-        self.min_clearance = self._clearance(self.prev_plan)
+        self._command(self.follower.commit(decision.trajectory[:, :7]), arm)
+        self.min_clearance = self._clearance(self.follower.plan)
 
     def _update_speed(self, ee: np.ndarray) -> None:
         """End-effector speed from the measured joints of successive cycles (m/s)."""
@@ -614,7 +619,7 @@ class PlannerNode(Node):
         """Stop where the arm is: target = the measured pose, plus the bridge's stop command (a zero
         twist even before the first joint state)."""
         self.state, self.message = state, why
-        self.prev_plan = None
+        self.follower.drop()
         arm = self._arm
         if arm is not None:
             self.pub_target.publish(pose_stamped(arm.ee_position, matrix_to_quat(arm.ee_rotation),
@@ -682,13 +687,6 @@ class PlannerNode(Node):
         self._last_markers = now
         self.pub_markers.publish(candidate_markers(decision, self.config.base_frame,
                                                    self.get_clock().now().to_msg()))
-
-
-def plan_point(plan: np.ndarray, row: float) -> np.ndarray:
-    """The plan (H, 7) at fractional row `row` (linear between rows; row 1.0 is row 1 exactly)."""
-    i = min(int(row), len(plan) - 2)
-    frac = min(row - i, 1.0)
-    return plan[i] if frac == 0.0 else plan[i] + frac * (plan[i + 1] - plan[i])
 
 
 MARKER_POINTS = 17  # per candidate path: enough for RViz, and a MarkerArray of 64 builds in a few ms

@@ -33,6 +33,16 @@ class NodeConfig(BaseModel):
         0.0, ge=0.0, le=1000.0,
         description="A decision slower than this is a deadline miss, ms (0 = one control period).")
     num_candidates: int = field_of(PlannerConfig, "num_candidates")
+    replan_every: int = Field(
+        8, ge=1, le=16, description="Control periods between decisions (1..16); in between the arm follows the last "
+        "decision's plan one row per period (an action chunk) while what is left of it keeps the safety margin "
+        "from the current obstacles, else the node decides at once. 1 = the paper's receding horizon (first action "
+        "only). Default 8: the shipped student sees no joint velocity, so re-planned every period it restarts "
+        "the demonstrations' ease-in and creeps near goals (dnk_planner.core.execution).")
+    follow_tolerance_rad: float = Field(
+        0.02, gt=0.0, le=0.5, description="Between decisions, a measured joint farther than this from the last "
+        "command makes the node decide at once from where the arm is, rad (0..0.5]: an arm that does not follow "
+        "is never commanded further ahead of itself.")
     temperature: float = field_of(
         PlannerConfig, "temperature", default=1.5,
         description=PlannerConfig.model_fields["temperature"].description + " Node default 1.5, the shipped "

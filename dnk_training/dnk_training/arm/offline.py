@@ -3,9 +3,10 @@
 `start_decisions`: one decision per unseen scene at its start state. A model that has no feasible
 candidate at the start of a scene makes the arm hold there in closed loop, and candidates that all lie
 within millimetres of each other leave the selector no choice.
-`rollouts`: the receding-horizon loop with an ideal joint tracker (the arm is where the last decision
-put it, 50 ms later), scored by the trials' own `measure`: whether a model settles at the goal at all,
-in seconds per scene, before Table II spends minutes over DDS on it. An ideal tracker is not the sim:
+`rollouts`: the node's loop (decide every `replan_every` periods, follow the plan in between:
+core.execution) with an ideal joint tracker (the arm is where the last command put it, 50 ms
+later), scored by the trials' own `measure`: whether a model settles at the goal at all, in
+seconds per scene, before Table II spends minutes over DDS on it. An ideal tracker is not the sim:
 this is a screen, Table II is the result.
 
     dnk-train arm-start --model artifacts/arm/students/fdk.onnx --model analytic --scenes 100 [--steps 400]
@@ -16,6 +17,7 @@ import numpy as np
 
 from dnk_planner.core import Planner
 from dnk_planner.core.arm_context import ArmContext
+from dnk_planner.core.execution import PlanFollower
 from dnk_planner.core.kinematics import forward_kinematics, wrap_to_pi
 from dnk_planner.core.manifest import load_model
 from dnk_planner.core.selectors import GeometricSelector
@@ -73,13 +75,20 @@ def rollouts(model_path, scenes: list[Scene], steps: int, temperature: float | N
     for scene in scenes:
         q = wrap_to_pi(scene.q_start).astype(np.float64)
         executed, holds = [q], 0
+        follower = PlanFollower(cfg.replan_every, cfg.period_s, planner.manifest.row_period_s or cfg.period_s,
+                                cfg.follow_tolerance_rad)
         for _ in range(steps):
             if np.linalg.norm(forward_kinematics(q)[:3, 3] - scene.goal) <= cfg.goal_tolerance_m:
                 executed.append(q)
                 continue
-            d = planner.plan(build.build(q, scene.goal, scene.goal_q, scene.obstacles))
-            holds += not d.feasible
-            q = wrap_to_pi(np.asarray(d.action, dtype=np.float64)) if d.feasible else q
+            if follower.due(q):  # (static obstacles: a followed plan stays clear)
+                d = planner.plan(build.build(q, scene.goal, scene.goal_q, scene.obstacles))
+                holds += not d.feasible
+                q = wrap_to_pi(follower.commit(d.trajectory[:, :7])) if d.feasible else q
+                if not d.feasible:
+                    follower.drop()
+            else:
+                q = wrap_to_pi(follower.advance())
             executed.append(q)
         times = np.arange(len(executed)) * cfg.period_s
         r = measure(times, np.array(executed), scene, times[-1])
