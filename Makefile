@@ -27,7 +27,7 @@ ARM_ARTIFACTS ?= artifacts/arm
 table2: setup
 	bash -c '. scripts/env.sh && dnk-train arm-trials --trials $(TABLE2_TRIALS) --timeout 20 --policy student=shipped \
 	  --policy kdm=$(ARM_ARTIFACTS)/students/kdm.onnx,trials=20 --policy teacher=shipped,trials=3,timeout=150 \
-	  --policy analytic=analytic,trials=20,temperature=0.5 \
+	  --policy analytic=analytic,trials=20 \
 	  $$([ -d ../shared/reference/kortex_gen3 ] && echo --description ../shared/reference/kortex_gen3) --out reports/table2'
 
 clean:

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dnk_planner.ros.client import BackgroundNode, interrupt
-from dnk_planner.testing.models import ARM_PRIMITIVE_TEMPERATURE
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 
@@ -66,13 +65,11 @@ KORTEX_DESCRIPTION = Path(__file__).resolve().parents[2].parent / "shared" / "re
 
 def start_sim_and_planner(spawn: Spawner, model: Path, mode: str,
                           sim_params: tuple[str, ...] = ()) -> tuple[subprocess.Popen, subprocess.Popen]:
-    """sim_gen3 and planner_node (autostarted) with dnk_bringup's params files, as dnk_sim.launch.py does.
-    The analytic test model runs at its own prior temperature (ARM_PRIMITIVE_TEMPERATURE)."""
+    """sim_gen3 and planner_node (autostarted) with dnk_bringup's params files, as dnk_sim.launch.py does."""
     sim = spawn("dnk_bringup.sim_gen3", "--ros-args", "--params-file", str(CONFIG_DIR / "sim_gen3.yaml"),
                 "-p", f"command_mode:={mode}", *(a for p in sim_params for a in ("-p", p)))
     planner = spawn("dnk_planner.ros.node", "--autostart", "--ros-args", "--params-file", str(CONFIG_DIR / "planner.yaml"),
-                    "-p", f"model_path:={model}", "-p", f"controller_mode:={mode}", "-p", "provider:=cpu",
-                    "-p", f"temperature:={ARM_PRIMITIVE_TEMPERATURE}")
+                    "-p", f"model_path:={model}", "-p", f"controller_mode:={mode}", "-p", "provider:=cpu")
     return sim, planner
 
 

@@ -30,7 +30,6 @@ from dnk_msgs.msg import Obstacle, PlannerStatus  # noqa: E402
 from dnk_planner.core.kinematics import HOME_POSITIONS, forward_kinematics  # noqa: E402
 from dnk_planner.core.manifest import read_manifest, save_manifest, sha256_file  # noqa: E402
 from dnk_planner.ros.client import PlannerClient, box, sphere, start_planner_process, stop_process  # noqa: E402
-from dnk_planner.testing.models import ARM_PRIMITIVE_TEMPERATURE  # noqa: E402
 
 Q_HOME = np.array(HOME_POSITIONS)
 NAMES = [f"joint_{i}" for i in range(1, 8)]
@@ -43,8 +42,7 @@ RATE_HZ = 20.0
 def node(client, arm_model):
     """One active planner for the module, tracking GOAL (which the static arm never reaches)."""
     client.hold_joints(Q_HOME)
-    proc = start_planner_process([f"model_path:={arm_model}", "marker_rate_hz:=0.0",
-                                  f"temperature:={ARM_PRIMITIVE_TEMPERATURE}"])
+    proc = start_planner_process([f"model_path:={arm_model}", "marker_rate_hz:=0.0"])
     assert client.configure_and_activate()
     assert client.set_goal(GOAL).accepted
     client.wait_for(lambda: active(client), 10, "ACTIVE")

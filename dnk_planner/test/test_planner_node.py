@@ -22,7 +22,7 @@ from lifecycle_msgs.msg import State, Transition  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 
 from dnk_msgs.msg import PlannerStatus  # noqa: E402
-from dnk_planner.testing.models import ARM_PRIMITIVE_TEMPERATURE, build_arm_primitive_model  # noqa: E402
+from dnk_planner.testing.models import build_arm_primitive_model  # noqa: E402
 from dnk_planner.ros.node import MARKER_POINTS  # noqa: E402
 from dnk_planner.ros.client import (PlannerClient, sphere, start_planner_process, stop_process,  # noqa: E402
                                 target_position)
@@ -39,8 +39,7 @@ def planner(request, client, arm_model):
     client.joint_names = NAMES
     client.hold_joints(Q_HOME)
     client.clear()
-    proc = start_planner_process([f"model_path:={arm_model}", "marker_rate_hz:=2.0",
-                                  f"temperature:={ARM_PRIMITIVE_TEMPERATURE}", *(marker.args if marker else ())])
+    proc = start_planner_process([f"model_path:={arm_model}", "marker_rate_hz:=2.0", *(marker.args if marker else ())])
     yield proc
     print(stop_process(proc))  # pytest shows the node's log when the test fails
 
@@ -233,6 +232,34 @@ def test_joint_trajectory_bridge(client, planner):
     assert np.linalg.norm(ee_position(q_cmd) - target) < 1e-6, "the command is the plan's next row (no IK)"
     assert np.all(np.abs(q_cmd - Q_HOME) <= JOINT_VELOCITY_LIMITS * 0.05 + 1e-9), "within the joint velocity limits"
     assert np.abs(q_cmd - Q_HOME).max() > 1e-3, "and moving"
+
+
+@pytest.mark.params("controller_mode:=joint_trajectory")
+def test_an_arm_moving_inside_the_goal_tolerance_is_stopped_there(client, planner):
+    """Inside the tolerance but not at rest: the node sends stop commands at the measured joints (no plan
+    that could carry the arm out again), and GOAL_REACHED once the arm has been at rest settle_time_s."""
+    c = client
+    configure_and_activate(c)
+    q_b = Q_HOME + np.array([0.0, 0.0, 0.0, 0.01, 0.0, 0.0, 0.0])  # another joint state, its end effector ~4 mm away
+    assert 0.002 < np.linalg.norm(ee_position(q_b) - ee_position(Q_HOME)) < 0.008
+    goal = ee_position(Q_HOME) + 0.5 * (ee_position(q_b) - ee_position(Q_HOME))
+    assert c.set_goal(goal, tolerance=0.01).accepted
+    c.wait_for(in_state(c, PlannerStatus.GOAL_REACHED), timeout=5, what="GOAL_REACHED at rest")
+    c.trajectories.clear()
+    c.status.clear()
+    assert c.set_goal(goal + [0.0, 0.0, 0.001], tolerance=0.01).accepted
+    for k in range(45):  # 1.6 s of an arm moving at centimetres per second between two states inside the tolerance
+        c.hold_joints(q_b if k % 2 else Q_HOME)
+        time.sleep(0.035)  # not a multiple of the 50 ms cycle: successive cycles see the arm move
+    inside = [s for s in c.status if "inside the goal tolerance" in s.message]
+    assert len(inside) >= 15 and all(s.state == PlannerStatus.ACTIVE for s in inside)
+    assert not any(s.state == PlannerStatus.GOAL_REACHED for s in c.status), "moving is not settled"
+    commanded = np.array([t.points[0].positions for t in c.trajectories])
+    assert len(commanded) >= 15
+    at_measured = np.minimum(np.abs(commanded - Q_HOME).max(axis=1), np.abs(commanded - q_b).max(axis=1))
+    assert at_measured.max() < 1e-6, "every command is a stop at a measured state"
+    c.hold_joints(Q_HOME)
+    c.wait_for(in_state(c, PlannerStatus.GOAL_REACHED), timeout=3, what="GOAL_REACHED once at rest")
 
 
 def test_configure_fails_on_missing_or_corrupt_model(client, tmp_path):

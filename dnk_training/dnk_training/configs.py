@@ -200,6 +200,9 @@ class TaskConfig(_Strict):
     heldout_frac: float = Field(0.1, ge=0.0, lt=1.0, description="arm: share of demo scenes (the last) held out")
     row_period_s: float | None = Field(
         None, gt=0.0, description="s between trajectory rows, written into the students' manifests (arm: 0.05)")
+    prior_temperature: float | None = Field(
+        None, ge=0.0, le=2.0, description="prior temperature the planner runs the exported students and teacher at, "
+        "written into their manifests (arm: 1.5, chosen by the offline screen); none: the planner's default")
 
     @model_validator(mode="after")
     def _selectors_for_locomotion(self) -> "TaskConfig":

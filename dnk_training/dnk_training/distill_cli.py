@@ -283,7 +283,8 @@ def cmd_export(args: argparse.Namespace) -> int:
                 "steps": str(meta["step"]), "preset": meta["preset"], **hashes,
                 "config_sha256": _sha256_text(json.dumps(meta["distill_config"], sort_keys=True))}
         jobs.append((stem, paths.students, lambda out, m=model, t=task, n=norm, pv=prov, nm=stem: export_student(
-            m, out, f"{t.name}-{nm}", t.layout, t.dataset.horizon, n, t.task, pv, row_period_s=t.row_period_s)[1]))
+            m, out, f"{t.name}-{nm}", t.layout, t.dataset.horizon, n, t.task, pv, row_period_s=t.row_period_s,
+            prior_temperature=t.prior_temperature)[1]))
     if args.teacher_model:
         from dnk_training.export import export_teacher
         from dnk_training.teacher import Teacher

@@ -149,15 +149,18 @@ def export_student(
     provenance: dict[str, str],
     tol: float = PARITY_TOL,
     row_period_s: float | None = None,
+    prior_temperature: float | None = None,
 ) -> tuple[ModelManifest, float]:
-    """Student: prior [B,H,D] -> trajectory [B,H,D], both normalized; `row_period_s`: s between rows."""
+    """Student: prior [B,H,D] -> trajectory [B,H,D], both normalized; `row_period_s`: s between rows,
+    `prior_temperature`: the one the planner runs it at."""
     d = layout.dim
 
     def make_inputs(b: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
         return {"prior": torch.randn(b, horizon, d, generator=gen)}
 
     fields = {"model_id": model_id, "role": "student", **_layout_fields(layout, horizon, normalizer, task),
-              "row_period_s": row_period_s, "provenance": _provenance(provenance)}
+              "row_period_s": row_period_s, "prior_temperature": prior_temperature,
+              "provenance": _provenance(provenance)}
     return export_onnx(student.export_module(), path, make_inputs, "trajectory", fields, tol=tol)
 
 
@@ -194,7 +197,8 @@ def export_teacher(
                 "step": torch.randint(0, teacher.steps, (b,), generator=gen).float()}
 
     fields = {"model_id": model_id, "role": "teacher", **_layout_fields(cfg.layout, horizon, teacher.normalizer, cfg.task),
-              "row_period_s": cfg.row_period_s, "denoising_steps": teacher.steps,
+              "row_period_s": cfg.row_period_s, "prior_temperature": cfg.prior_temperature,
+              "denoising_steps": teacher.steps,
               "provenance": _provenance({**provenance, "method": f"ddim eta=0, {teacher.steps} steps"})}
     return export_onnx(DenoisingStep(teacher), path, make_inputs, "trajectory", fields, tol=tol)
 

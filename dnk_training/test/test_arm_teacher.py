@@ -131,7 +131,7 @@ def test_student_and_teacher_export_run_through_the_same_planner(demos_path, arm
     manifests = {n: json.loads((students / f"{n}.json").read_text()) for n in ("fdk", "teacher")}
     assert manifests["fdk"]["role"] == "student" and manifests["teacher"]["role"] == "teacher"
     for m in manifests.values():
-        assert m["row_period_s"] == 0.05
+        assert m["row_period_s"] == 0.05 and m["prior_temperature"] == 1.5  # arm.yaml: the planner runs both at it
         assert m["provenance"]["dataset_sha256"] == sha256_file(demos_path / "index.json")
         assert m["provenance"]["teacher_sha256"] == sha256_file(arm_artifacts / "teacher.safetensors")
     assert "ddim" in manifests["teacher"]["provenance"]["method"]

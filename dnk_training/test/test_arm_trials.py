@@ -85,15 +85,16 @@ def test_start_screen_says_why_candidates_are_rejected(tmp_path) -> None:
 
 def test_rollout_screen_reaches_with_the_analytic_model_and_takes_node_parameters(tmp_path) -> None:
     """The ideal-tracker screen executes the plans: the analytic model reaches the goals of two unseen
-    scenes, and node parameters given to it reach the selector (recorded with the result)."""
+    scenes at its manifest's prior temperature, and node parameters given to it reach the selector
+    (recorded with the result)."""
     from dnk_planner.testing.models import ARM_PRIMITIVE_TEMPERATURE, build_arm_primitive_model
     from dnk_training.arm.offline import rollouts
 
     build_arm_primitive_model(tmp_path / "arm.onnx", horizon=32)
     scenes = trial_scenes(load_demo_config("small"), 3)[1:]   # scene 0 starts boxed in: the model holds there
-    params = {"w_progress": 90.0, "temperature": ARM_PRIMITIVE_TEMPERATURE}
+    params = {"w_progress": 90.0}
     r = rollouts(tmp_path / "arm.onnx", scenes, steps=400, params=params)
-    assert r["score"]["w_progress"] == 90.0 and r["params"] == params and r["temperature"] == params["temperature"]
+    assert r["score"]["w_progress"] == 90.0 and r["params"] == params and r["temperature"] == ARM_PRIMITIVE_TEMPERATURE
     assert r["reached"] == 2, r["results"]   # measured from the executed joints (trials.measure)
     assert all(res["terminal_error_mm"] <= 10.0 and res["min_arm_clearance_mm"] > 0 for res in r["results"])
 

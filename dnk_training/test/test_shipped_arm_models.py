@@ -25,6 +25,7 @@ def test_shipped_model_loads_and_matches_torch(name: str, role: str) -> None:
     model = load_model(path, provider="cpu")
     m = model.manifest
     assert m.role == role and m.task == "arm" and m.horizon == 32 and m.row_period_s == 0.05
+    assert m.prior_temperature == 1.5  # the offline screen's choice (reports/arm_distill_rel)
     assert [f.source for f in m.fixed] == ["q", "q", "goal", "goal_q", "obstacles"] and m.action.row == 1
     # joints planned as offsets from the measured ones (reports/arm_distill_rel)
     assert [(r.column, r.source) for r in m.relative] == [("q", "q"), ("goal_q", "q")]

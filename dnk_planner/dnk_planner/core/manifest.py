@@ -115,6 +115,11 @@ class ModelManifest(_Strict):
     row_period_s: float | None = Field(
         None, gt=0.0, le=10.0, description="Time between trajectory rows, s (the arm's plans: 0.05 = 20 Hz). A node "
         "running at another rate samples the plan at its own period; None: rows are one control period apart.")
+    prior_temperature: float | None = Field(
+        None, ge=0.0, le=2.0, description="The prior temperature this model is run at unless the node's "
+        "`temperature` parameter overrides it (normalized units): a model's candidates spread differently per "
+        "temperature, so the value is chosen per model (the arm student: by the offline screen). None: the "
+        "planner's default.")
     denoising_steps: int | None = Field(
         None, ge=1, le=1000, description="role 'teacher' only: K, the steps t = K-1 .. 0 the planner runs the model "
         "for (its input `step` holds t); null for every other role.")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dnk_planner.core.config import GeometricScoreConfig, PlannerConfig, Provider, field_of
 from dnk_planner.core.kinematics import JOINT_NAMES
+from dnk_planner.core.manifest import ModelManifest
 
 ControllerMode = Literal["pose", "twist", "joint_trajectory"]
 AngularUnit = Literal["deg_per_s", "rad_per_s"]
@@ -43,11 +44,11 @@ class NodeConfig(BaseModel):
         0.02, gt=0.0, le=0.5, description="Between decisions, a measured joint farther than this from the last "
         "command makes the node decide at once from where the arm is, rad (0..0.5]: an arm that does not follow "
         "is never commanded further ahead of itself.")
-    temperature: float = field_of(
-        PlannerConfig, "temperature", default=1.5,
-        description=PlannerConfig.model_fields["temperature"].description + " Node default 1.5, the shipped "
-        "student's: it reached 17/20 unseen scenes offline at 1.5, 12/20 at 1.0, 6/20 at 0.5 (reports/arm_distill_rel). "
-        "The analytic test model wants 0.5 (1/20 at 1.5).")
+    temperature: float = Field(
+        -1.0, ge=-1.0, le=2.0, description="Std of the prior noise in normalized units (0..2; 0 = deterministic); "
+        "-1 (default) = the model manifest's prior_temperature (else the core's default). The shipped student's is "
+        "1.5: it reached 17/20 unseen scenes offline at 1.5, 12/20 at 1.0, 6/20 at 0.5 (reports/arm_distill_rel); "
+        "the analytic test model's is 0.5 (1/20 at 1.5).")
     seed: int = field_of(PlannerConfig, "seed")
     smoothing_degree: int = field_of(PlannerConfig, "smoothing_degree", default=3)
     controller_mode: ControllerMode = Field(
@@ -123,9 +124,14 @@ class NodeConfig(BaseModel):
     def joint_names(self) -> list[str]:
         return [f"{self.joint_prefix}{name}" for name in JOINT_NAMES]
 
-    def planner_config(self) -> PlannerConfig:
-        """The core planner's settings from these parameters."""
-        return PlannerConfig(**{k: getattr(self, k) for k in PlannerConfig.model_fields})
+    def planner_config(self, manifest: ModelManifest) -> PlannerConfig:
+        """The core planner's settings from these parameters; temperature -1 takes `manifest`'s."""
+        values = {k: getattr(self, k) for k in PlannerConfig.model_fields}
+        if self.temperature < 0.0:
+            values.pop("temperature")
+            if manifest.prior_temperature is not None:
+                values["temperature"] = manifest.prior_temperature
+        return PlannerConfig(**values)
 
     def score_config(self, row_period_s: float | None = None) -> GeometricScoreConfig:
         """The geometric selector's settings; waypoints are `row_period_s` apart (the model's, default

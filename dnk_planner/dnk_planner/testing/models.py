@@ -23,8 +23,8 @@ from dnk_planner.core.manifest import (
 
 OPSET = 17
 ARM_MODEL_ID = "arm-primitives-v2"
-# The prior temperature the analytic model is run at: its priors spread the primitives, and at the node
-# default (1.5, the shipped student's) it holds in most cycles (1/20 offline, reports/arm_distill_rel).
+# The prior temperature the analytic model is run at (its manifest's prior_temperature): its priors spread
+# the primitives, and at the shipped student's 1.5 it holds in most cycles (1/20 offline, reports/arm_distill_rel).
 ARM_PRIMITIVE_TEMPERATURE = 0.5
 
 
@@ -66,12 +66,12 @@ def smooth_basis(horizon: int, k: int) -> np.ndarray:
 def _student_manifest(
     path: Path, model_id: str, task: str, horizon: int, columns: list[ColumnSpec], fixed: list[FixedSpec],
     action: ActionSpec, mean: np.ndarray, std: np.ndarray, provenance: dict[str, str],
-    row_period_s: float | None = None,
+    row_period_s: float | None = None, prior_temperature: float | None = None,
 ) -> ModelManifest:
     d = sum(c.dim for c in columns)
     return ModelManifest(
         format_version=1, model_id=model_id, role="student", task=task, horizon=horizon, columns=columns,
-        fixed=fixed, action=action, row_period_s=row_period_s,
+        fixed=fixed, action=action, row_period_s=row_period_s, prior_temperature=prior_temperature,
         normalizer=NormalizerSpec(mean=mean.tolist(), std=std.tolist()),
         inputs=[TensorSpec(name="prior", shape=[None, horizon, d])],
         outputs=[TensorSpec(name="trajectory", shape=[None, horizon, d])],
@@ -192,7 +192,7 @@ def build_arm_primitive_model(
         {"method": "analytic joint-space motion primitives (not distilled)", "dataset": "none", "teacher": "none",
          "config": f"dt={dt} speed_fraction={speed_fraction} brake_rate={brake_rate} "
                    f"detour_amplitude={list(detour_amplitude)} taper_time={taper_time} num_modes={num_modes}"},
-        row_period_s=dt,
+        row_period_s=dt, prior_temperature=ARM_PRIMITIVE_TEMPERATURE,
     )
     save_manifest(manifest, path)
     return manifest

@@ -43,7 +43,8 @@ def _arm_trials(p: argparse.ArgumentParser) -> Handler:
                    help="a policy and its model (repeat); MODEL 'analytic' generates the hand-written primitives "
                    "model, 'shipped' is dnk_bringup/models/arm-NAME.onnx; trials / timeout override --trials / "
                    "--timeout for it, any other PARAM is a planner node parameter for it only (e.g. "
-                   "temperature=0.5). Default: the shipped student and teacher, and analytic at temperature 0.5")
+                   "w_progress=30). Default: the shipped student and teacher, and analytic (each at its manifest's prior "
+                   "temperature)")
     p.add_argument("--trials", type=int, default=50, help="scenes per policy (the same scenes for every policy)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds allowed per trial")
     p.add_argument("--seed", type=int, default=None, help="scene seed (default: trials.TRIAL_SEED)")
@@ -59,16 +60,13 @@ def _arm_trials(p: argparse.ArgumentParser) -> Handler:
         import shlex
         import sys
 
-        from dnk_planner.testing.models import ARM_PRIMITIVE_TEMPERATURE
-
         from .config import load_demo_config
         from .table2 import run_table
         from .trials import TRIAL_SEED, domain_id
 
         domain_id()
         out = Path(args.out)
-        specs = args.policy or ["student=shipped", "teacher=shipped",
-                                f"analytic=analytic,temperature={ARM_PRIMITIVE_TEMPERATURE}"]
+        specs = args.policy or ["student=shipped", "teacher=shipped", "analytic=analytic"]
         policies = [parse_policy(spec, out) for spec in specs]
         sim = [f"description_path:={Path(args.description).resolve()}"] if args.description else []
         given = sys.argv[2:] if sys.argv[1:2] == ["arm-trials"] else []

@@ -34,7 +34,7 @@ def _node_planner(model_path, temperature: float | None,
                      **({} if temperature is None else {"temperature": temperature}))
     model = load_model(model_path, provider="cpu", threads=1)
     selector = GeometricSelector(cfg.score_config(model.manifest.row_period_s or cfg.period_s))
-    return cfg, Planner(model, selector, cfg.planner_config()), selector
+    return cfg, Planner(model, selector, cfg.planner_config(model.manifest)), selector
 
 
 def start_decisions(model_path, scenes: list[Scene], temperature: float | None = None,
@@ -54,7 +54,7 @@ def start_decisions(model_path, scenes: list[Scene], temperature: float | None =
         spread.append(float(np.linalg.norm(mid.std(axis=0)) * 1e3))
         latency.append(d.timing["total_ms"])
         rejected.append({k: float(v.mean()) for k, v in selector.rejections(d.candidates, ctx).items()})
-    return {"model": str(model_path), "model_id": model.manifest.model_id, "temperature": cfg.temperature,
+    return {"model": str(model_path), "model_id": model.manifest.model_id, "temperature": planner.config.temperature,
             "scenes": len(scenes), "feasible_at_start": int(sum(feasible)),
             "feasible_fraction": float(np.mean(feasible)) if scenes else float("nan"),
             "candidate_spread_mm_median": float(np.median(spread)) if scenes else float("nan"),
@@ -96,7 +96,7 @@ def rollouts(model_path, scenes: list[Scene], steps: int, temperature: float | N
         results.append({**r, "holds": holds})
     reached = [r["reached"] and r["min_arm_clearance_mm"] > 0 for r in results]
     return {"model": str(model_path), "model_id": planner.manifest.model_id, "steps": steps,
-            "temperature": cfg.temperature, "params": params or {}, "score": cfg.score_config().model_dump(),
+            "temperature": planner.config.temperature, "params": params or {}, "score": cfg.score_config().model_dump(),
             "scenes": len(scenes), "reached": int(sum(reached)),
             "terminal_error_mm_median": float(np.median([r["terminal_error_mm"] for r in results])),
             "min_arm_clearance_mm": float(min(r["min_arm_clearance_mm"] for r in results)),
