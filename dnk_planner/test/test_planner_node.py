@@ -166,8 +166,9 @@ def test_stale_joint_states_hold(client, planner):
 
 
 @pytest.mark.params("decision_deadline_ms:=0.001")
-def test_deadline_miss_uses_previous_plan(client, planner):
-    """Every decision overruns a 1 us deadline: counted, and targets walk the previous plan."""
+def test_deadline_misses_are_counted_and_the_late_plans_followed(client, planner):
+    """Every decision overruns a 1 us deadline: counted, said in the status, and the arm is still
+    commanded along the (late) decisions' plans."""
     c = client
     configure_and_activate(c)
     assert c.set_goal(ee_position(Q_HOME) + np.array([0.0, 0.2, 0.0])).accepted
@@ -176,7 +177,7 @@ def test_deadline_miss_uses_previous_plan(client, planner):
     assert st.state == PlannerStatus.ACTIVE and "deadline miss" in st.message
     targets = [target_position(t) for t in c.targets[-4:]]
     steps = [np.linalg.norm(b - a) for a, b in zip(targets, targets[1:])]
-    assert all(s > 1e-6 for s in steps), "targets advance along the previous plan"
+    assert all(s > 1e-6 for s in steps), "targets advance along the plans"
 
 
 def is_zero(twist) -> bool:

@@ -563,27 +563,24 @@ class PlannerNode(Node):
         self._maybe_publish_markers(decision)
 
     def _act_on(self, decision: Decision, arm: ArmState, t_start: float) -> None:
-        """The decision to the controller; a late one is replaced by the previous plan's next step."""
+        """The decision to the controller. A late one is counted and still used: the arm stood still while
+        it was computed (a one-point trajectory ends after one period, the twist watchdog stops a twist),
+        so the state it was decided from is still the arm's, and any older plan was decided earlier."""
         cfg = self.config
         cycle_ms = (time.perf_counter() - t_start) * 1e3  # everything in the cycle counts, not only the decision
-
-        if cycle_ms > cfg.decision_deadline_ms:
+        late = cycle_ms > cfg.decision_deadline_ms
+        if late:
             self.deadline_misses += 1
             split = ", ".join(f"{k[:-3]} {v:.2f}" for k, v in decision.timing.items())
             self.get_logger().warn(f"deadline miss: cycle {cycle_ms:.2f} ms > {cfg.decision_deadline_ms:.2f} ms "
                                    f"(inputs {self._ingest_ms:.2f}, {split} ms)", throttle_duration_sec=1.0)
-            if self.follower.has_next():
-                # The late decision is stale; keep moving along the plan we already trust.
-                self.state = PlannerStatus.ACTIVE
-                self.message = f"deadline miss ({cycle_ms:.2f} ms > {cfg.decision_deadline_ms:.2f} ms): previous plan step"
-                self._command(self.follower.advance(), arm)
-                return
         if not decision.feasible:
-            self.follower.drop()
             self._send_hold(f"all {len(decision.scores)} candidates violate the {cfg.safety_margin_m} m safety "
                             "margin or the joint limits")
             return
-        self.state, self.message = PlannerStatus.ACTIVE, "tracking the best candidate"
+        self.state = PlannerStatus.ACTIVE
+        self.message = (f"deadline miss ({cycle_ms:.2f} ms > {cfg.decision_deadline_ms:.2f} ms), plan followed"
+                        if late else "tracking the best candidate")
         # one control period along the plan: row 1 (the action) when the rate is the model's
         self._command(self.follower.commit(decision.trajectory[:, :7]), arm)
         self.min_clearance = self._clearance(self.follower.plan)
