@@ -167,9 +167,13 @@ class TrialRunner:
                     break
             states, contacts, status = list(self.joint_states), list(self.contacts), list(c.status)
         finally:
-            # holds: no command reaches the next trial's sim (a teacher decision can delay the answer)
-            c.transition(Transition.TRANSITION_DEACTIVATE, timeout=60.0)
-            log = stop_process(sim)
+            # holds: no command reaches the next trial's sim (a teacher decision can delay the answer).
+            # The sim is stopped even when that fails: a sim left running publishes /joint_states into
+            # every later trial (it did once, after a deactivate timed out, and corrupted them).
+            try:
+                c.transition(Transition.TRANSITION_DEACTIVATE, timeout=60.0)
+            finally:
+                log = stop_process(sim)
         if "Traceback" in log:
             (self.log_dir / f"{self.policy.name}_sim_{index}.log").write_text(log)
         return self._result(index, scene, answer, states, contacts, status, timeout_s, PlannerStatus)
