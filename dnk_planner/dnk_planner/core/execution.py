@@ -2,7 +2,7 @@
 
 The arm's models see joint positions only, not velocities. Re-planned every period from the
 measured state, a plan always starts the way the demonstrations start from that state: near a goal,
-from rest, with an ease-in whose first row moves a fraction of a millimetre, so the arm crept and
+from rest, with an ease-in whose first row moves about a millimetre or less, so the arm crept and
 stopped 2-10 cm short (reports/arm_distill_rel). Following each plan for `replan_every` periods (an
 action chunk, as Diffusion Policy executes) lets the arm take the plan's own velocity profile; 1 is
 the paper's receding horizon (first action only). The node and the offline screens both use this,
