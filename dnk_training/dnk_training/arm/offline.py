@@ -83,9 +83,10 @@ def rollouts(model_path, scenes: list[Scene], steps: int, temperature: float | N
                 continue
             if follower.due(q):  # (static obstacles: a followed plan stays clear)
                 d = planner.plan(build.build(q, scene.goal, scene.goal_q, scene.obstacles))
-                holds += not d.feasible
-                q = wrap_to_pi(follower.commit(d.trajectory[:, :7])) if d.feasible else q
-                if not d.feasible:
+                if d.feasible:
+                    q = wrap_to_pi(follower.commit(d.trajectory[:, :7]))
+                else:  # hold where it is, as the node does
+                    holds += 1
                     follower.drop()
             else:
                 q = wrap_to_pi(follower.advance())
