@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ import numpy as np  # noqa: E402
 
 from dnk_msgs.msg import ArmContacts  # noqa: E402
 from dnk_planner.core.kinematics import forward_kinematics  # noqa: E402
-from dnk_planner.ros.client import PlannerClient, sphere, start_planner_process, stop_process  # noqa: E402
+from dnk_planner.ros.client import ChildProcess, PlannerClient, sphere, start_planner_process, stop_process  # noqa: E402
 from dnk_planner.ros.topics import SIM_CONTACTS  # noqa: E402
 from dnk_planner.testing.models import build_arm_primitive_model  # noqa: E402
 
@@ -49,8 +48,7 @@ def main() -> None:
                     str(config / "sim_gen3.yaml"), "-p", "command_mode:=joint_trajectory"]
         if KORTEX.is_dir():
             sim_args += ["-p", f"description_path:={KORTEX}"]
-        sim = subprocess.Popen(sim_args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               start_new_session=True)
+        sim = ChildProcess(sim_args)
         planner = start_planner_process([f"model_path:={model}", "controller_mode:=joint_trajectory", "provider:=cpu"],
                                         params_file=str(config / "planner.yaml"), autostart=True)
         client = PlannerClient()

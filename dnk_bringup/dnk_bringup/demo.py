@@ -14,7 +14,6 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 from dnk_msgs.msg import ObstacleArray, PlannerStatus  # noqa: E402
 from dnk_planner.testing.models import ARM_MODEL_ID, build_arm_primitive_model  # noqa: E402
-from dnk_planner.ros.client import PlannerClient, box, sphere, start_planner_process, stop_process  # noqa: E402
+from dnk_planner.ros.client import ChildProcess, PlannerClient, box, sphere, start_planner_process, stop_process  # noqa: E402
 from dnk_planner.core.arm_geometry import arm_clearance  # noqa: E402
 from dnk_planner.core.kinematics import forward_kinematics  # noqa: E402
 from dnk_planner.ros.inputs import obstacles_from_msg  # noqa: E402
@@ -40,9 +39,8 @@ STATE_NAMES = {PlannerStatus.IDLE: "IDLE", PlannerStatus.ACTIVE: "ACTIVE", Plann
                PlannerStatus.GOAL_REACHED: "GOAL_REACHED", PlannerStatus.FAULT: "FAULT"}
 
 
-def _start(module: str, *ros_args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", module, "--ros-args", *ros_args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+def _start(module: str, *ros_args: str) -> ChildProcess:
+    return ChildProcess([sys.executable, "-m", module, "--ros-args", *ros_args])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -60,8 +61,29 @@ def box(name: str, center: Sequence[float], size: Sequence[float],
     return o
 
 
+class ChildProcess(subprocess.Popen):
+    """A child in its own process group (so `interrupt` stops it like Ctrl-C) whose stdout and stderr
+    go to an anonymous temporary file, not a pipe. Nobody drains a pipe while the child runs: at
+    64 KiB the child's next log line blocks it for good. The 30-step teacher, which logs a deadline
+    miss per decision, froze so in Table II after 16 trials and left `deactivate` unanswered."""
+
+    def __init__(self, args: Sequence[str]) -> None:
+        self._log = tempfile.TemporaryFile()
+        super().__init__(list(args), stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+                         env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+    def output(self) -> str:
+        """Everything the child wrote so far. Read with pread: the child shares the file offset, and
+        moving it would make the child's next write overwrite its earlier output."""
+        fd, chunks, offset = self._log.fileno(), [], 0
+        while chunk := os.pread(fd, 1 << 20, offset):
+            chunks.append(chunk)
+            offset += len(chunk)
+        return b"".join(chunks).decode(errors="replace")
+
+
 def start_planner_process(params: Iterable[str] = (), params_file: str | None = None,
-                          autostart: bool = False, node_name: str | None = None) -> subprocess.Popen:
+                          autostart: bool = False, node_name: str | None = None) -> ChildProcess:
     """`planner_node` as a child process (own process group so it can be stopped cleanly)."""
     args = [sys.executable, "-m", "dnk_planner.ros.node"] + (["--autostart"] if autostart else [])
     args.append("--ros-args")
@@ -71,8 +93,7 @@ def start_planner_process(params: Iterable[str] = (), params_file: str | None = 
         args += ["-p", p]
     if node_name:
         args += ["-r", f"__node:={node_name}"]
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    return ChildProcess(args)
 
 
 def interrupt(proc: subprocess.Popen, timeout: float = 10.0) -> int:
@@ -89,10 +110,10 @@ def interrupt(proc: subprocess.Popen, timeout: float = 10.0) -> int:
     return proc.returncode
 
 
-def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> str:
-    """`interrupt` a child started with stdout=PIPE and return its output."""
+def stop_process(proc: ChildProcess, timeout: float = 10.0) -> str:
+    """`interrupt` the child and return its whole output."""
     interrupt(proc, timeout)
-    return proc.stdout.read() if proc.stdout else ""
+    return proc.output()
 
 
 class BackgroundNode:

@@ -13,7 +13,6 @@ decision latency, deadline misses and cycles spent holding.
 from __future__ import annotations
 
 import math
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -121,16 +120,16 @@ class TrialRunner:
             raise RuntimeError(f"the planner node refused to configure with {policy.model}; its log: "
                                f"{self.close()[-3000:]}")
 
-    def _start_sim(self, q0: np.ndarray) -> subprocess.Popen:
+    def _start_sim(self, q0: np.ndarray):
         from dnk_bringup.paths import config_file
+        from dnk_planner.ros.client import ChildProcess
 
         q = ",".join(f"{v:.6f}" for v in wrap_to_pi(q0))  # as the driver reports it
         args = [sys.executable, "-m", "dnk_bringup.sim_gen3", "--ros-args", "--params-file",
                 str(config_file("sim_gen3.yaml")), "-p", f"initial_positions:=[{q}]", "-p", f"command_mode:={self.controller_mode}"]
         for p in self.sim_params:
             args += ["-p", p]
-        return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)
+        return ChildProcess(args)
 
     def run(self, index: int, scene: Scene, timeout_s: float) -> dict:
         """One trial; every number from the arm's joint states and the sim, except the planner's timing."""
