@@ -156,6 +156,9 @@ def replay_bag(bag: Path, model: Path | None = None, search: list[Path] = (), pr
         "recorded_model": first.model_id, "recorded_model_sha256": first.model_sha256, "same_model": same_model,
         "provider": provider, "decisions": len(replayed), "undecodable": undecodable,
         "identical": len(replayed) - len(changed), "changed": len(changed),
+        # decisions where the recorded model found a plan (holds with none under both models replay identically)
+        "recorded_feasible": sum(r.recorded.best_index >= 0 for r in replayed),
+        "changed_recorded_feasible": sum(r.recorded.best_index >= 0 for r in changed),
         "best_index_changed": sum(r.best_index != r.recorded.best_index for r in replayed),
         "feasibility_changed": sum((r.best_index >= 0) != (r.recorded.best_index >= 0) for r in replayed),
         "action_max_abs_diff": max(action_diff, default=0.0),

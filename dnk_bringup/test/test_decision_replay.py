@@ -84,8 +84,10 @@ def test_another_model_reports_where_decisions_change(run_bag, tmp_path, capsys)
     build_arm_primitive_model(other, horizon=32, speed_fraction=0.3, detour_amplitude=(0.6,) * 7)
     rc, report, err = replay(capsys, str(run_bag), "--model", str(other))
     assert rc == 0, err
-    # decisions with no feasible candidate under either model (holds) replay identically; the rest differ
-    assert not report["same_model"] and report["changed"] >= 5
+    # every decision where the recorded model had a plan differs under the other model (holds with no
+    # feasible candidate under either replay identically)
+    assert not report["same_model"] and report["recorded_feasible"] >= 5
+    assert report["changed_recorded_feasible"] == report["recorded_feasible"]
     assert report["best_index_changed"] + report["feasibility_changed"] >= 1
     assert report["action_max_abs_diff"] > 1e-4 and report["diffs"][0]["cycle"] >= 1
 

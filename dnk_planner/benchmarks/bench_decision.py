@@ -4,11 +4,13 @@ whole-arm clearance in one compiled pass, scoring = arm + limits + terms + argma
 One decision = N joint-space candidates at horizon H through the FDK-sized student (seeded random
 weights with the trained student's shape and cost, arm layout q | goal | goal_q), the whole-arm
 geometric selector (batched FK of every row, 27 link spheres against every obstacle, joint limits)
-and a table-top scene, exactly the `Planner.plan` code path the ROS node runs. The analytic arm
-student is measured alongside as the reference of the demo.
+and a table-top scene, exactly the `Planner.plan` code path the ROS node runs, contexts built by the
+node's `ArmContext`. The analytic arm student is measured alongside as the reference of the demo;
+`--model` adds trained models (the shipped student: its obstacle slots are encoded every decision).
 
     python dnk_planner/benchmarks/bench_decision.py            # 5000 decisions per setting
     python dnk_planner/benchmarks/bench_decision.py --quick    # 200-decision smoke
+    python dnk_planner/benchmarks/bench_decision.py --latents --no-arm --model dnk_bringup/models/arm-student.onnx
 Writes results/bench/decision_latency.json (see --out; the committed reports/bench/ files are written on purpose with --out).
 """
 
@@ -28,6 +30,7 @@ import numpy as np
 import onnxruntime as ort
 
 from dnk_planner.core import Context, Planner
+from dnk_planner.core.arm_context import ArmContext
 from dnk_planner.core.arm_geometry import arm_clearance
 from dnk_planner.core.config import GeometricScoreConfig, PlannerConfig
 from dnk_planner.core.geometry import ObstacleSet
@@ -56,12 +59,12 @@ def _progress(n: int, desc: str):
     return tqdm(range(n), desc=desc, leave=False, mininterval=1.0, disable=None)  # silent off a TTY
 
 
-def _contexts(n: int, seed: int) -> list[Context]:
-    """Arm states near Home with reachable goals (IK'd, current orientation kept), all clear of the
-    obstacles, so every decision does real work."""
+def _states(n: int, seed: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(q, goal, goal_q): arm states near Home with reachable goals (IK'd, current orientation kept), all
+    clear of the obstacles, so every decision does real work."""
     rng = np.random.default_rng(seed)
     home = np.array(HOME_POSITIONS)
-    out: list[Context] = []
+    out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     while len(out) < n:
         q = np.clip(home + rng.uniform(-0.6, 0.6, (64, 7)), JOINT_LOWER + 0.1, JOINT_UPPER - 0.1)
         clear = arm_clearance(q, OBSTACLES) > 0.05
@@ -69,8 +72,7 @@ def _contexts(n: int, seed: int) -> list[Context]:
         goal = pose[:, :3, 3] + rng.uniform(-0.25, 0.25, (len(pose), 3))
         ik = solve_ik(goal, q[clear], pose[:, :3, :3])
         ok = ik.converged & (OBSTACLES.min_signed_distance(goal) > 0.08)
-        out += [Context({"q": qi, "goal": gi, "goal_q": gq}, OBSTACLES)
-                for qi, gi, gq in zip(q[clear][ok], goal[ok], ik.q[ok])]
+        out += list(zip(q[clear][ok], goal[ok], ik.q[ok]))
     return out[:n]
 
 
@@ -114,7 +116,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--decisions", type=int, default=5000, help="decisions per setting (default 5000)")
     ap.add_argument("--quick", action="store_true", help="200-decision smoke run")
-    ap.add_argument("--latents", type=int, nargs="+", default=[128, 256], help="FDK latent sizes m")
+    ap.add_argument("--latents", type=int, nargs="*", default=[128, 256],
+                    help="FDK latent sizes m (none: no synthetic student)")
+    ap.add_argument("--model", type=Path, action="append", default=[],
+                    help="a trained arm model (.onnx with its manifest) to measure too; repeatable")
     ap.add_argument("--rank", type=int, default=32, help="FDK rank r (dnk_training default)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="onnxruntime intra-op threads")
     ap.add_argument("--candidates", type=int, default=64)
@@ -131,7 +136,7 @@ def main() -> None:
     args = ap.parse_args()
     n = 200 if args.quick else args.decisions
 
-    contexts = _contexts(n + args.warmup, args.seed)
+    states = _states(n + args.warmup, args.seed)
     load_before = os.getloadavg()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,16 +145,20 @@ def main() -> None:
         if not args.no_arm:
             models.append((ARM_MODEL_ID, lambda p: build_arm_primitive_model(p, horizon=args.horizon)))
         for k, (name, build) in enumerate(models):
-            path = Path(tmp) / f"model{k}.onnx"
-            build(path)
+            build(Path(tmp) / f"model{k}.onnx")
+        paths = [Path(tmp) / f"model{k}.onnx" for k in range(len(models))] + list(args.model)
+        names = [name for name, _ in models] + [str(m) for m in args.model]
+        for name, path in zip(names, paths):
             for threads in args.threads:
                 for prefetch in {"off": [False], "on": [True], "both": [False, True]}[args.prefetch]:
                     student = load_model(path, provider=args.provider, threads=threads)
+                    build_context = ArmContext(student.manifest)
+                    contexts = [build_context.build(q, goal, goal_q, OBSTACLES) for q, goal, goal_q in states]
                     planner = Planner(student, GeometricSelector(GeometricScoreConfig(dt=0.05)),
                                       PlannerConfig(num_candidates=args.candidates, seed=args.seed,
                                                     smoothing_degree=args.smoothing_degree))
                     row = {"model": name, "threads": threads, "prefetch": prefetch, "provider": student.provider,
-                           "num_candidates": args.candidates, "horizon": args.horizon, "decisions": n,
+                           "num_candidates": args.candidates, "horizon": student.manifest.horizon, "decisions": n,
                            "smoothing_degree": args.smoothing_degree,
                            **measure(planner, contexts[:args.warmup], contexts[args.warmup:], prefetch,
                                      f"{name} t={threads} prefetch={prefetch}")}

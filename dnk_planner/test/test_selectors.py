@@ -92,6 +92,32 @@ def test_joint_position_and_velocity_limits_reject() -> None:
     assert np.isfinite(slow().score(arm_candidates(ok), ctx())[0])
 
 
+def test_rows_just_past_a_position_limit_are_put_on_it_and_farther_ones_still_reject() -> None:
+    """A goal at a joint limit: plans scatter ~0.01 rad around it, and without the projection every one is rejected."""
+    sel = slow(limit_projection_rad=0.05)
+
+    def to_joint_2(end: float) -> np.ndarray:
+        return joint_line(end=np.r_[CTX["goal_q"][0], end, CTX["goal_q"][2:]])
+
+    grazing, far = to_joint_2(2.28), to_joint_2(2.30)         # joint_2 ends 0.04 / 0.06 rad past its 2.24 limit
+    cands = arm_candidates(grazing, far)
+    cands[1, 0, 1] = 2.26                                     # row 0 is the measured state: never changed
+    before = cands.copy()
+    assert np.all(sel.score(before.copy(), ctx()) == -np.inf)  # score alone rejects both
+    sel.project(cands)
+    assert np.all(cands[0, 1:, 1] <= np.float32(2.24)) and cands[0, -1, 1] == np.float32(2.24)
+    assert cands[1, 0, 1] == np.float32(2.26) and cands[1, -1, 1] == np.float32(2.30)  # left to be rejected
+    untouched = np.ones(cands.shape[-1], dtype=bool)
+    untouched[1] = False                                      # joints in range and context columns stay bit-exact
+    assert np.array_equal(cands[..., untouched], before[..., untouched])
+    s = sel.score(cands, ctx())
+    assert np.isfinite(s[0]) and s[1] == -np.inf
+    assert sel.rejections(cands, ctx())["position_limit"].tolist() == [False, True]
+    off = slow(limit_projection_rad=0.0)
+    off.project(before)
+    assert np.all(off.score(before, ctx()) == -np.inf)
+
+
 def test_rejections_name_the_check_that_score_failed() -> None:
     beyond = joint_line(end=CTX["goal_q"] + np.r_[0.0, 2.3 - CTX["goal_q"][1], 0, 0, 0, 0, 0])  # joint_2 ends past 2.24
     fast = joint_line()

@@ -37,6 +37,23 @@ def test_shipped_model_loads_and_matches_torch(name: str, role: str) -> None:
     assert json.loads(path.with_suffix(".json").read_text())["onnx_sha256"] == m.onnx_sha256
 
 
+def test_student_reaches_a_goal_whose_configuration_sits_on_a_joint_limit() -> None:
+    """Table II scene 49: the goal's IK solution has joint_6 on its 2.09 rad limit, the student's rows
+    scatter ~0.01 rad around it, and before the selector projected near-limit rows onto the limit
+    every candidate crossed it: the arm held 17 mm short. Offline (the node's loop, ideal tracker)."""
+    from dnk_planner.core.kinematics import JOINT_UPPER
+    from dnk_training.arm.config import DemoConfig
+    from dnk_training.arm.offline import rollouts
+    from dnk_training.arm.trials import trial_scenes
+
+    scene = trial_scenes(DemoConfig(), 50)[49]
+    assert abs(scene.goal_q[5] - JOINT_UPPER[5]) < 1e-3
+    r = rollouts(model_file("arm-student.onnx"), [scene], steps=300)["results"][0]
+    assert r["reached"] and r["min_arm_clearance_mm"] > 0.0, r
+    off = rollouts(model_file("arm-student.onnx"), [scene], steps=300, params={"limit_projection_rad": 0.0})
+    assert not off["results"][0]["reached"]  # the failure this guards against, with the projection off
+
+
 def test_student_in_closed_loop_over_dds_goes_around_the_ball(tmp_path) -> None:
     """Home start, a goal 30 cm to the side and 10 cm lower, a 12 cm ball on the straight line: the
     student decides (every replan_every cycles, following its plan in between), the arm ends within the

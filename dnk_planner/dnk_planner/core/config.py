@@ -49,6 +49,13 @@ class GeometricScoreConfig(BaseModel):
     safety_margin_m: float = Field(
         0.03, ge=0.0, le=0.5, description="m (0..0.5); a candidate with any point closer than this is rejected."
     )
+    limit_projection_rad: float = Field(
+        0.05, ge=0.0, le=0.2,
+        description="rad (0..0.2); planned joint positions at most this far beyond a position limit are put on the "
+        "limit before scoring, farther ones reject the candidate. A goal at a joint limit (the IK solution of "
+        "Table II scenes 28 and 49) otherwise leaves no candidate: the student's rows scatter ~0.01 rad around "
+        "the limit, every plan crosses it, and the arm holds 2-4 cm short.",
+    )
     clearance_saturation_m: float = Field(
         0.15, gt=0.0, le=2.0, description="m (0..2]; clearance beyond the margin + this earns no extra reward."
     )

@@ -145,7 +145,7 @@ class Planner:
         Raises ValueError naming the context key for missing / mis-shaped / non-finite
         inputs. NaN scores count as rejected. Timing: prior_ms covers validation and
         noise; inference_ms the ONNX call(s) plus denormalization and re-imposing fixed
-        entries; scoring_ms the selector and argmax.
+        entries; scoring_ms the selector (its projection included) and argmax.
         """
         t0 = time.perf_counter()
         values = self._validate(ctx)
@@ -167,6 +167,9 @@ class Planner:
             raw[:, :, self._act_cols] = a[:, :1] + (self._smooth @ offsets).reshape(h, n, c).transpose(1, 0, 2)
         t2 = time.perf_counter()
 
+        project = getattr(self.selector, "project", None)
+        if project is not None:
+            project(raw)
         scores = np.asarray(self.selector.score(raw, ctx), dtype=np.float64)
         if scores.shape != (raw.shape[0],):
             raise ValueError(f"selector returned scores of shape {scores.shape}, expected ({raw.shape[0]},)")

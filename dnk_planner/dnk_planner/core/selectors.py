@@ -29,6 +29,10 @@ _LIMIT_TOLERANCE = 1e-5  # rad: float32 round-off on joint values of a few rad
 
 
 class Selector(Protocol):
+    """`bind` and `score`; a selector may also define `project(candidates)`, which the Planner
+    calls before `score`: an in-place projection onto the set the selector accepts, so the
+    decision's trajectory is the one that was scored."""
+
     def bind(self, manifest: ModelManifest) -> None: ...
 
     def score(self, candidates: np.ndarray, ctx: Context) -> np.ndarray: ...
@@ -68,6 +72,19 @@ class GeometricSelector:
 
         compile_kernels()  # at start-up, not in the first control cycle: so is the score kernel, by one
         self.score(np.zeros((1, 2, manifest.dim), dtype=np.float32), Context({"goal": np.zeros(3)}))  # call
+
+    def project(self, candidates: np.ndarray) -> None:
+        """Put planned joint positions (rows 1..H-1) at most `limit_projection_rad` beyond a position
+        limit onto it, in place: a goal configuration on a limit stays reachable. Clipping never
+        lengthens a step, so the velocity check still holds; collisions are checked on the projected
+        rows. Farther excursions stay and are rejected."""
+        tol = self.config.limit_projection_rad
+        if tol <= 0.0:
+            return
+        q = candidates[:, 1:, self._q]
+        upper, lower = JOINT_UPPER.astype(q.dtype), JOINT_LOWER.astype(q.dtype)
+        q[...] = np.where((q > upper) & (q <= upper + tol), upper, q)
+        q[...] = np.where((q < lower) & (q >= lower - tol), lower, q)
 
     def score(self, candidates: np.ndarray, ctx: Context) -> np.ndarray:
         return self._score(candidates, ctx, np.empty(len(candidates), dtype=np.uint8))
