@@ -22,8 +22,8 @@ arm-model:
 
 # Table II in simulation over DDS (Kinova's meshes when ../shared has them), joint_trajectory mode (the mode
 # that keeps the whole-arm guarantee, reports/table2/README.md). KDM needs `make arm-model` first and runs at
-# the student's prior temperature. On 2 cores: 35 min for student, analytic and KDM x 50 plus the teacher's first
-# 15 trials (2026-12-04); each teacher trial takes 20-90 s (~1.5 s per decision).
+# the student's prior temperature. On 2 cores: 57 min for all four policies x 50 trials (3430 s, 2026-12-04), 28 of
+# them the teacher's (15-90 s a trial, ~1.5 s per decision).
 TABLE2_TRIALS ?= 50
 ARM_ARTIFACTS ?= artifacts/arm
 table2: setup
