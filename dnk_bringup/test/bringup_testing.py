@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from dnk_planner.ros.client import BackgroundNode, interrupt
+from dnk_planner.ros.client import BackgroundNode, ChildProcess, interrupt
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 
@@ -28,28 +27,26 @@ class Spawner:
 
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
-        self.children: list[tuple[subprocess.Popen, Path]] = []
+        self.children: list[ChildProcess] = []
 
-    def __call__(self, module: str, *args: str) -> subprocess.Popen:
+    def __call__(self, module: str, *args: str) -> ChildProcess:
         """`python -m module args...` (how the console scripts run without an install)."""
         return self.command([sys.executable, "-m", module, *args], module.rsplit(".", 1)[-1])
 
-    def command(self, argv: list[str], name: str) -> subprocess.Popen:
-        log = self.log_dir / f"{name}_{len(self.children)}.log"
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        self.children.append((proc, log))
+    def command(self, argv: list[str], name: str) -> ChildProcess:
+        proc = ChildProcess(argv, log_path=self.log_dir / f"{name}_{len(self.children)}.log")
+        self.children.append(proc)
         return proc
 
-    def log(self, proc: subprocess.Popen) -> str:
-        return next(path for p, path in self.children if p is proc).read_text(errors="replace")
+    @staticmethod
+    def log(proc: ChildProcess) -> str:
+        return proc.output()
 
     interrupt = staticmethod(interrupt)
 
     def close(self) -> None:
         """Interrupt every child still running (clean DDS exit, no stale shared memory)."""
-        for proc, _ in self.children:
+        for proc in self.children:
             interrupt(proc, timeout=5.0)
 
 
@@ -64,7 +61,7 @@ KORTEX_DESCRIPTION = Path(__file__).resolve().parents[2].parent / "shared" / "re
 
 
 def start_sim_and_planner(spawn: Spawner, model: Path, mode: str,
-                          sim_params: tuple[str, ...] = ()) -> tuple[subprocess.Popen, subprocess.Popen]:
+                          sim_params: tuple[str, ...] = ()) -> tuple[ChildProcess, ChildProcess]:
     """sim_gen3 and planner_node (autostarted) with dnk_bringup's params files, as dnk_sim.launch.py does."""
     sim = spawn("dnk_bringup.sim_gen3", "--ros-args", "--params-file", str(CONFIG_DIR / "sim_gen3.yaml"),
                 "-p", f"command_mode:={mode}", *(a for p in sim_params for a in ("-p", p)))

@@ -42,7 +42,7 @@ def test_pose_mode_reaches_goal_bag_records_it_and_replays(spawn, probe, arm_mod
     recorder = spawn("dnk_bringup.bag_record", "--ros-args", "-p", f"output:={bag}")
     drive_to_goal(spawn, probe, arm_model, "pose", [0.06, 0.10, -0.04], subscribers=2)  # planner + recorder
     assert spawn.interrupt(recorder) == 0, spawn.log(recorder)
-    for proc, _ in spawn.children:  # sim and planner
+    for proc in spawn.children:  # sim and planner
         spawn.interrupt(proc)
     store = make_typestore()
     counts: dict[str, int] = {}

@@ -65,10 +65,11 @@ class ChildProcess(subprocess.Popen):
     """A child in its own process group (so `interrupt` stops it like Ctrl-C) whose stdout and stderr
     go to an anonymous temporary file, not a pipe. Nobody drains a pipe while the child runs: at
     64 KiB the child's next log line blocks it for good. The 30-step teacher, which logs a deadline
-    miss per decision, froze so in Table II after 16 trials and left `deactivate` unanswered."""
+    miss per decision, froze so in Table II after 16 trials and left `deactivate` unanswered.
+    `log_path` keeps the output in a named file instead (tests leave it beside their artifacts)."""
 
-    def __init__(self, args: Sequence[str]) -> None:
-        self._log = tempfile.TemporaryFile()
+    def __init__(self, args: Sequence[str], log_path: str | os.PathLike | None = None) -> None:
+        self._log = tempfile.TemporaryFile() if log_path is None else open(log_path, "w+b")  # noqa: SIM115
         super().__init__(list(args), stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
                          env=dict(os.environ, PYTHONUNBUFFERED="1"))
 
