@@ -35,7 +35,7 @@ from dnk_planner.core.arm_geometry import arm_clearance
 from dnk_planner.core.config import GeometricScoreConfig, PlannerConfig
 from dnk_planner.core.geometry import ObstacleSet
 from dnk_planner.core.kinematics import HOME_POSITIONS, JOINT_LOWER, JOINT_UPPER, forward_kinematics, solve_ik
-from dnk_planner.core.manifest import load_model
+from dnk_planner.core.manifest import load_model, read_manifest
 from dnk_planner.core.selectors import GeometricSelector
 from dnk_planner.ros.node_config import NodeConfig
 from dnk_planner.testing.models import ARM_MODEL_ID, build_arm_primitive_model, build_fdk_sized_model
@@ -144,16 +144,18 @@ def main() -> None:
             p, horizon=args.horizon, latent=m, rank=min(args.rank, m), seed=args.seed)) for m in args.latents]
         if not args.no_arm:
             models.append((ARM_MODEL_ID, lambda p: build_arm_primitive_model(p, horizon=args.horizon)))
+        runs = []
         for k, (name, build) in enumerate(models):
-            build(Path(tmp) / f"model{k}.onnx")
-        paths = [Path(tmp) / f"model{k}.onnx" for k in range(len(models))] + list(args.model)
-        names = [name for name, _ in models] + [str(m) for m in args.model]
-        for name, path in zip(names, paths):
+            path = Path(tmp) / f"model{k}.onnx"
+            build(path)
+            runs.append((name, path))
+        runs += [(str(path), path) for path in args.model]
+        for name, path in runs:
+            build_context = ArmContext(read_manifest(path))  # the node's context builder, once per model
+            contexts = [build_context.build(q, goal, goal_q, OBSTACLES) for q, goal, goal_q in states]
             for threads in args.threads:
                 for prefetch in {"off": [False], "on": [True], "both": [False, True]}[args.prefetch]:
                     student = load_model(path, provider=args.provider, threads=threads)
-                    build_context = ArmContext(student.manifest)
-                    contexts = [build_context.build(q, goal, goal_q, OBSTACLES) for q, goal, goal_q in states]
                     planner = Planner(student, GeometricSelector(GeometricScoreConfig(dt=0.05)),
                                       PlannerConfig(num_candidates=args.candidates, seed=args.seed,
                                                     smoothing_degree=args.smoothing_degree))
