@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -52,10 +53,13 @@ def node(client, arm_model):
 
 @pytest.fixture
 def live(client, node):
-    """Each case starts from good input and an ACTIVE node, and must leave it alive."""
+    """Each case starts from good input and an ACTIVE node, and must leave it alive. What the node
+    logged during the case is printed (pytest shows it when the case fails)."""
     restore(client)
     client.wait_for(lambda: active(client), 10, "ACTIVE before the case")
+    logged = len(node.output())
     yield client
+    print("planner_node output during the case:\n" + node.output()[logged:][-6000:])
     assert node.poll() is None, "the planner process died"
 
 
@@ -299,6 +303,22 @@ def test_lifecycle_cycling(live):
         assert c.transition(Transition.TRANSITION_ACTIVATE), f"activate {k}"
     assert c.set_goal(GOAL).accepted
     c.wait_for(lambda: active(c), 5, "ACTIVE after 5 cycles")
+    assert_status_rate(c)
+
+
+def test_a_paused_process_is_counted_as_a_loop_stall_and_the_loop_resumes(live, node):
+    """The OS stops the node for 0.5 s (SIGSTOP/SIGCONT, what a swapped-out or preempted process
+    sees): the stall is counted and explained, and the loop goes on at its rate."""
+    c = live
+    before = counter(c, "loop_stalls")
+    os.kill(node.pid, signal.SIGSTOP)
+    time.sleep(0.5)
+    os.kill(node.pid, signal.SIGCONT)
+    wait_counter_above(c, "loop_stalls", before)
+    assert float(c.diagnostic_values()["max_tick_gap_ms"]) >= 450.0
+    c.wait_for(lambda: "control loop stalled" in node.output(), 3, "the stall explained in the node's log")
+    # the first tick after the pause may hold (its joint state is 0.5 s old); fresh ones make it ACTIVE
+    c.wait_for(lambda: active(c), 2, "ACTIVE after the pause")
     assert_status_rate(c)
 
 

@@ -56,6 +56,7 @@ FAULT_KINDS = (
 )
 GOAL_BURST = 5  # SetGoal requests accepted back to back before max_goal_rate_hz applies
 STOP_ACK_TIMEOUT_S = 0.5  # how long a stop waits for the controller to acknowledge the stop command
+STALL_PERIODS = 3.0  # a tick later than this many periods after the previous one counts as a loop stall
 
 
 class LatencyStats:
@@ -299,6 +300,10 @@ class PlannerNode(Node):
         self.deadline_misses = 0
         self.ticks_yielded = 0     # ticks given to the executor after an overrun (_control_cycle)
         self._yield_tick = False
+        self.loop_stalls = 0       # ticks that came more than STALL_PERIODS periods after the previous one
+        self.max_tick_gap_s = 0.0
+        self._last_tick: float | None = None
+        self._last_cycle_ms = 0.0  # the previous tick's own duration, status publishing included
         self.latency = LatencyStats()
         self.last_latency_ms = math.nan
         self.best_score = math.nan
@@ -489,9 +494,11 @@ class PlannerNode(Node):
         before the subscriptions, so the joint states that came during the overrun are still queued
         and this tick would judge the arm by a state one overrun old (and hold it as stale)."""
         t0 = time.monotonic()
+        self._check_tick_gap(t0)
         if self._yield_tick:
             self._yield_tick = False
             self.ticks_yielded += 1
+            self._last_cycle_ms = 0.0
             return
         self.cycles += 1
         try:
@@ -505,7 +512,24 @@ class PlannerNode(Node):
                 self.planner.prefetch()  # next cycle's prior noise, drawn after this cycle's outputs are out
         except Exception as err:  # noqa: BLE001 - e.g. the context going down under a SIGINT
             self.get_logger().error(f"status error: {type(err).__name__}: {err}", throttle_duration_sec=1.0)
-        self._yield_tick = self.config is not None and time.monotonic() - t0 > self.config.period_s
+        self._last_cycle_ms = (time.monotonic() - t0) * 1e3
+        self._yield_tick = self.config is not None and self._last_cycle_ms > self.config.period_s * 1e3
+
+    def _check_tick_gap(self, now: float) -> None:
+        """Count and explain a stalled loop: how long the previous tick itself took (its cycle and status
+        publishing) against the whole gap, the rest being outside it (another callback, the middleware,
+        the OS). A stall is what a user needs to see: the arm got no new command for that long."""
+        last, self._last_tick = self._last_tick, now
+        if last is None or self.config is None:
+            return
+        gap = now - last
+        self.max_tick_gap_s = max(self.max_tick_gap_s, gap)
+        if gap > STALL_PERIODS * self.config.period_s:
+            self.loop_stalls += 1
+            self.get_logger().warn(
+                f"control loop stalled: {gap:.3f} s between ticks (period {self.config.period_s:g} s); the previous "
+                f"tick took {self._last_cycle_ms:.1f} ms, the rest was spent outside it (other callbacks, the "
+                "middleware or the OS)", throttle_duration_sec=1.0)
 
     def _step(self) -> None:
         cfg = self.config
@@ -676,6 +700,7 @@ class PlannerNode(Node):
             **{k: str(f[k]) for k in FAULT_KINDS},
             "obstacles_planned": str(len(self.obstacles)), "obstacles_left_out": str(self.obstacles_left_out),
             "watchdog_zero_twists": str(self.watchdog_stops), "ticks_yielded_after_overrun": str(self.ticks_yielded),
+            "loop_stalls": str(self.loop_stalls), "max_tick_gap_ms": f"{self.max_tick_gap_s * 1e3:.1f}",
             "model_id": self.model_id,
         }
         diag = DiagnosticStatus(level=level, name="dnk_planner: control loop", hardware_id="kinova_gen3",
