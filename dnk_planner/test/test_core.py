@@ -84,6 +84,21 @@ def test_closed_loop_reaches_goal_with_the_arm_clear(arm_path: Path) -> None:
     assert closest >= MARGIN - 1e-5
 
 
+def test_near_the_goal_the_chosen_plan_is_bent_onto_the_goal_configuration(arm_path: Path) -> None:
+    near = {**CTX, "q": CTX["goal_q"] + np.r_[0.05, -0.04, 0.0, 0.03, 0.0, 0.0, 0.0]}
+    snap, off = (Planner(load_model(arm_path, provider="cpu"),
+                         GeometricSelector(GeometricScoreConfig(safety_margin_m=MARGIN, goal_snap_rad=r)),
+                         PlannerConfig(seed=0)) for r in (0.1, 0.0))
+    d, d_off = snap.plan(Context(near)), off.plan(Context(near))
+    assert d.feasible and d_off.feasible
+    assert np.linalg.norm(d_off.trajectory[-1, :7] - CTX["goal_q"]) > 1e-3  # the plan alone ends beside it
+    np.testing.assert_allclose(d.trajectory[-1, :7], CTX["goal_q"], atol=1e-6)
+    np.testing.assert_array_equal(d.trajectory, d.candidates[d.best_index])  # the record holds the executed plan
+    assert d.scores[d.best_index] == pytest.approx(snap.selector.score(d.trajectory[None].copy(), Context(near))[0])
+    others = np.arange(64) != d.best_index
+    np.testing.assert_array_equal(d.candidates[others], d_off.candidates[others])  # only the chosen one is bent
+
+
 def test_all_rejected_holds_current_position(arm_path: Path) -> None:
     cage = ObstacleSet.from_shapes(spheres=[("cage", tuple(ee_positions(Q_HOME)), 0.8)])  # the arm is inside
     d = make_planner(arm_path).plan(Context(CTX, cage))

@@ -118,6 +118,30 @@ def test_rows_just_past_a_position_limit_are_put_on_it_and_farther_ones_still_re
     assert np.all(off.score(before, ctx()) == -np.inf)
 
 
+def test_a_chosen_plan_ending_near_the_goal_configuration_is_bent_onto_it_when_it_stays_clear() -> None:
+    goal_q = CTX["goal_q"]
+    near = joint_line(end=goal_q + np.r_[0.04, -0.03, 0.0, 0.02, 0.0, 0.03, 0.0])   # 0.06 rad off
+    sel = slow(goal_snap_rad=0.1)
+    plan = arm_candidates(near)[0]
+    bent, score = sel.refine(plan, ctx())
+    assert np.allclose(bent[-1, :7], goal_q, atol=1e-6)            # ends on the goal configuration
+    assert np.array_equal(bent[0], plan[0])                         # the measured state stays
+    assert np.array_equal(bent[:, 7:], plan[:, 7:])                 # context columns untouched
+    assert score == pytest.approx(sel.score(bent[None].copy(), ctx())[0])
+    assert score > sel.score(plan[None].copy(), ctx())[0]           # ends nearer the goal: more progress
+    far = arm_candidates(joint_line(end=goal_q + np.r_[0.0, 0.15, 0.0, 0.0, 0.0, 0.0, 0.0]))[0]
+    assert sel.refine(far, ctx()) is None                           # 0.15 rad off: beyond the snap
+    assert slow(goal_snap_rad=0.0).refine(plan, ctx()) is None      # off
+    # an obstacle on the bent path (not on the plan's own): the bend is refused
+    end_bent, end_plan = (ee_positions(x[-1, :7].astype(np.float64)) for x in (bent, plan))
+    away = (end_bent - end_plan) / np.linalg.norm(end_bent - end_plan)
+    ball = next(b for b in (ObstacleSet.from_shapes(spheres=[("ball", tuple(end_bent + d * away), 0.01)])
+                            for d in np.arange(0.0, 0.2, 0.002))
+                if arm_clearance(bent[1:, :7], b).min() < 0.03 <= arm_clearance(plan[1:, :7], b).min())
+    assert slow(goal_snap_rad=0.1, safety_margin_m=0.03).score(plan[None].copy(), ctx(ball))[0] > -np.inf
+    assert slow(goal_snap_rad=0.1, safety_margin_m=0.03).refine(plan, ctx(ball)) is None
+
+
 def test_rejections_name_the_check_that_score_failed() -> None:
     beyond = joint_line(end=CTX["goal_q"] + np.r_[0.0, 2.3 - CTX["goal_q"][1], 0, 0, 0, 0, 0])  # joint_2 ends past 2.24
     fast = joint_line()

@@ -137,7 +137,8 @@ class Planner:
         return check_values(self.manifest, ctx.values, self.entries)
 
     def plan(self, ctx: Context, generator_state: tuple[int, ...] | None = None) -> Decision:
-        """One decision: N priors, one student call, exact fixed entries, scores, argmax.
+        """One decision: N priors, one student call, exact fixed entries, scores, argmax, and the
+        selector's refinement of the chosen candidate (when it has one).
 
         `generator_state` (a recorded `Decision.generator_state`) replays that decision's noise;
         by default the noise continues the seeded stream.
@@ -145,7 +146,7 @@ class Planner:
         Raises ValueError naming the context key for missing / mis-shaped / non-finite
         inputs. NaN scores count as rejected. Timing: prior_ms covers validation and
         noise; inference_ms the ONNX call(s) plus denormalization and re-imposing fixed
-        entries; scoring_ms the selector (its projection included) and argmax.
+        entries; scoring_ms the selector (its projection and refinement included) and argmax.
         """
         t0 = time.perf_counter()
         values = self._validate(ctx)
@@ -177,6 +178,9 @@ class Planner:
         best = int(np.argmax(scores))
         feasible = bool(scores[best] > -np.inf)
         candidates = raw.copy()  # the decision must not change when the buffers are reused
+        refine = getattr(self.selector, "refine", None)
+        if feasible and refine is not None and (refined := refine(candidates[best], ctx)) is not None:
+            candidates[best], scores[best] = refined  # the executed plan is the scored one
         if feasible:
             trajectory = candidates[best].copy()
             action = trajectory[self._act_row, self._act_cols].copy()

@@ -31,7 +31,8 @@ _LIMIT_TOLERANCE = 1e-5  # rad: float32 round-off on joint values of a few rad
 class Selector(Protocol):
     """`bind` and `score`; a selector may also define `project(candidates)`, which the Planner
     calls before `score`: an in-place projection onto the set the selector accepts, so the
-    decision's trajectory is the one that was scored."""
+    decision's trajectory is the one that was scored; and `refine(trajectory, ctx)`, which the
+    Planner calls on the chosen candidate only: a (better trajectory, its score) or None."""
 
     def bind(self, manifest: ModelManifest) -> None: ...
 
@@ -86,6 +87,24 @@ class GeometricSelector:
         q[...] = np.where((q > upper) & (q <= upper + tol), upper, q)
         q[...] = np.where((q < lower) & (q >= lower - tol), lower, q)
 
+    def refine(self, trajectory: np.ndarray, ctx: Context) -> tuple[np.ndarray, float] | None:
+        """The chosen plan bent onto the goal configuration (context `goal_q`) when it ends within
+        `goal_snap_rad` of it: row t moves by t/(H-1) of the end's offset, so row 0 (the measured
+        state) stays and the last row is the goal configuration. Returned with its score when the
+        bent plan passes every check (clearance, limits, velocities), else None. Only the chosen
+        plan is bent: bending all candidates before the argmax made the near-goal choice worse."""
+        snap, goal_q = self.config.goal_snap_rad, ctx.values.get("goal_q")
+        if snap <= 0.0 or goal_q is None:
+            return None
+        q = trajectory[:, self._q]
+        offset = np.asarray(goal_q, dtype=np.float64) - q[-1]
+        if not np.linalg.norm(offset) <= snap:
+            return None
+        bent = trajectory.copy()
+        bent[:, self._q] += (np.linspace(0.0, 1.0, len(q))[:, None] * offset).astype(bent.dtype)
+        score = float(self._score(bent[None], ctx, np.empty(1, dtype=np.uint8), timed=False)[0])
+        return (bent, score) if score > -np.inf else None
+
     def score(self, candidates: np.ndarray, ctx: Context) -> np.ndarray:
         return self._score(candidates, ctx, np.empty(len(candidates), dtype=np.uint8))
 
@@ -96,7 +115,7 @@ class GeometricSelector:
         self._score(candidates, ctx, why)
         return {name: (why & bit) != 0 for name, bit in REJECTION_BITS.items()}
 
-    def _score(self, candidates: np.ndarray, ctx: Context, why: np.ndarray) -> np.ndarray:
+    def _score(self, candidates: np.ndarray, ctx: Context, why: np.ndarray, timed: bool = True) -> np.ndarray:
         cfg = self.config
         goal = ctx.values.get("goal")
         if goal is None:
@@ -110,7 +129,8 @@ class GeometricSelector:
         s = np.empty(len(q))
         _geometric_scores(q, clearance, ee, np.asarray(goal, dtype=np.float64), _LOWER, _UPPER, _VMAX_STEP * cfg.dt,
                           cfg.dt, cfg.clearance_saturation_m, cfg.w_clearance, cfg.w_effort, cfg.w_progress, s, why)
-        self.timing = {"arm_ms": (t1 - t0) * 1e3}
+        if timed:  # the batch's split, not a refinement's
+            self.timing = {"arm_ms": (t1 - t0) * 1e3}
         return s
 
 

@@ -80,6 +80,7 @@ class NodeConfig(BaseModel):
         0.9, gt=0.1, le=1.2, description="Goals farther than this from the shoulder (joint_2) are unreachable, m.")
     safety_margin_m: float = field_of(GeometricScoreConfig, "safety_margin_m")
     limit_projection_rad: float = field_of(GeometricScoreConfig, "limit_projection_rad")
+    goal_snap_rad: float = field_of(GeometricScoreConfig, "goal_snap_rad")
     clearance_saturation_m: float = field_of(GeometricScoreConfig, "clearance_saturation_m")
     w_clearance: float = field_of(GeometricScoreConfig, "w_clearance")
     w_effort: float = field_of(
