@@ -86,14 +86,19 @@ def wait_counter_above(c: PlannerClient, key: str, before: int, timeout: float =
 
 
 def assert_status_rate(c: PlannerClient, seconds: float = 1.5) -> None:
-    """The status kept its rate over the last `seconds` (node's publish stamps, not DDS arrival)."""
+    """The status kept its rate over the last `seconds` (node's publish stamps, not DDS arrival). A gap
+    says whether the node stalled (consecutive cycle numbers) or messages were lost on the way."""
     n0 = len(c.status)
     time.sleep(seconds)
     window = c.status[n0:]
     stamps = np.array([s.header.stamp.sec + s.header.stamp.nanosec * 1e-9 for s in window])
+    cycles = np.array([s.cycles for s in window])
     assert len(stamps) >= 0.8 * seconds * RATE_HZ, f"{len(stamps)} status messages in {seconds} s"
     gaps = np.diff(stamps)
-    assert gaps.max() < 3.0 / RATE_HZ, f"status gap of {gaps.max():.3f} s"
+    k = int(np.argmax(gaps))
+    assert gaps[k] < 3.0 / RATE_HZ, (
+        f"status gap of {gaps[k]:.3f} s between cycles {cycles[k]} and {cycles[k + 1]} "
+        f"({'the node stalled' if cycles[k + 1] == cycles[k] + 1 else 'messages lost between node and client'})")
 
 
 def recovers(c: PlannerClient) -> None:

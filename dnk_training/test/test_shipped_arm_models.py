@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -120,7 +121,11 @@ def test_teacher_plans_in_the_node_and_its_overruns_never_stale_the_arm() -> Non
         assert min(s.last_latency_ms for s in c.status if math.isfinite(s.last_latency_ms)) > 50.0  # 30 U-Nets
         c.wait_for(lambda: int(c.diagnostic_values().get("ticks_yielded_after_overrun", 0)) >= 1, timeout=5,
                    what="a yielded tick in /diagnostics")
+        assert int(c.diagnostic_values()["loop_stalls"]) >= 1  # the arm got no new command for a decision's time
     finally:
         c.close()
         log = stop_process(proc)
     assert "Traceback" not in log, log[-3000:]
+    # each stall is put on the decision that caused it, not on the middleware
+    took = [float(m) for m in re.findall(r"control loop stalled: [0-9.]+ s between ticks .*? the previous tick took ([0-9.]+) ms", log)]
+    assert took and max(took) > 50.0, log[-3000:]

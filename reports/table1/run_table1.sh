@@ -44,7 +44,7 @@ stem() { if [ "$2" = 0 ]; then echo "$1"; else echo "$1-s$2"; fi; }  # = distill
 export -f train stem
 export ART PRESET
 
-if has models && { [ ! -f "$ART/iql.json" ] || [ ! -f "$ART/teacher.json" ]; }; then
+if has models && { [ ! -f "$ART/iql.json" ] || [ ! -f "$ART/teacher.json" ] || [ ! -f "$ART/classifier.json" ]; }; then
   TASK="$TASK" OUT="$ART" bash reports/teacher/train_small.sh
 fi
 if has pairs; then
