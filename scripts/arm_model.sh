@@ -67,4 +67,6 @@ for pair in "fdk:arm-student" "teacher:arm-teacher"; do
   cp "$ART/students/$src.json" "$MODELS/$dst.json"
   cp "$ART/students/$src.parity.npz" "$MODELS/$dst.parity.npz"
 done
-echo "arm-model: shipped $MODELS/arm-student.onnx and $MODELS/arm-teacher.onnx (+ manifests, parity samples)"
+# the student's INT8 copy (dynamic MatMul weights, gated against the float model): policy:=student-int8
+dnk-train quantize --model "$MODELS/arm-student.onnx"
+echo "arm-model: shipped $MODELS/arm-student.onnx, arm-student-int8.onnx and arm-teacher.onnx (+ manifests, parity samples)"

@@ -20,15 +20,16 @@ from lifecycle_msgs.msg import Transition
 from dnk_bringup.paths import model_file
 
 CONTROLLER_MODES = ("pose", "twist", "joint_trajectory")
-POLICIES = ("student", "teacher")
+POLICIES = ("student", "student-int8", "teacher")
 
 
 def planner_arguments(default_mode: str) -> list[DeclareLaunchArgument]:
     """Launch arguments every DNK launch file takes for the planner."""
     return [
         DeclareLaunchArgument("policy", default_value="student", choices=list(POLICIES),
-                              description="Shipped model to run: student (the distilled FDK, one step) or teacher "
-                              "(its 30-step DDIM sampler, same planner); model_path overrides it"),
+                              description="Shipped model to run: student (the distilled FDK, one step), student-int8 "
+                              "(its INT8 copy: CPU onnxruntime, ~2x faster ONNX call) or teacher (its 30-step DDIM "
+                              "sampler, same planner); model_path overrides it"),
         DeclareLaunchArgument("model_path", default_value="",
                               description="Arm model .onnx (manifest .json beside it); '' = the policy's shipped model"),
         DeclareLaunchArgument(

@@ -571,6 +571,28 @@ def _export(p: argparse.ArgumentParser):
     return cmd_export
 
 
+@COMMANDS.add("quantize", "INT8 copy of an exported one-step student (dynamic MatMul weights), gated against "
+              "the float model")
+def _quantize(p: argparse.ArgumentParser):
+    p.add_argument("--model", required=True, help="a student's .onnx (its .json manifest beside it)")
+    p.add_argument("--out", default=None, help="where to write it (default: <model>-int8.onnx beside it)")
+    p.add_argument("--tol", type=float, default=None,
+                   help="largest int8 vs float RMS difference accepted, normalized units (default 0.02)")
+
+    def run(args: argparse.Namespace) -> int:
+        from .export import ExportParityError
+        from .quantize import DEFAULT_TOL, quantize_student
+
+        try:
+            path, worst, rms = quantize_student(args.model, args.out, DEFAULT_TOL if args.tol is None else args.tol)
+        except ExportParityError as err:  # one line for the user, like every other refused input
+            raise ValueError(str(err)) from err
+        print(f"wrote {path}: int8 vs float max abs difference {worst:.4g}, RMS {rms:.4g} (normalized units)")
+        return 0
+
+    return run
+
+
 @COMMANDS.add("distill-report", "held-out teacher fidelity + batch-64 latency of exported students vs the teacher")
 def _report(p: argparse.ArgumentParser):
     _common(p)

@@ -38,6 +38,20 @@ def test_shipped_model_loads_and_matches_torch(name: str, role: str) -> None:
     assert json.loads(path.with_suffix(".json").read_text())["onnx_sha256"] == m.onnx_sha256
 
 
+def test_shipped_int8_student_is_a_copy_of_the_shipped_student() -> None:
+    """policy:=student-int8 runs the INT8 copy: it must be of the student shipped beside it (a retrained
+    student without a new copy would leave a stale one) and answer torch's saved samples like it."""
+    student, int8 = (load_model(model_file(f"{n}.onnx"), provider="cpu") for n in ("arm-student", "arm-student-int8"))
+    m = int8.manifest
+    assert m.model_id == student.manifest.model_id + "-int8"
+    assert student.manifest.onnx_sha256 in m.provenance["quantized_from"]
+    assert m.model_dump(exclude={"model_id", "onnx_sha256", "provenance", "opset"}) == \
+        student.manifest.model_dump(exclude={"model_id", "onnx_sha256", "provenance", "opset"})
+    with np.load(parity_path(model_file("arm-student.onnx"))) as saved:
+        got = int8.run(prior=saved["prior"])["trajectory"]
+        assert float(np.sqrt(np.mean((got - saved["trajectory"]) ** 2))) < 0.02
+
+
 def test_student_reaches_a_goal_whose_configuration_sits_on_a_joint_limit() -> None:
     """Table II scene 49: the goal's IK solution has joint_6 on its 2.09 rad limit, the student's rows
     scatter ~0.01 rad around it, and before the selector projected near-limit rows onto the limit
