@@ -21,7 +21,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, Twist
-from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import SetParametersResult
@@ -41,6 +41,12 @@ from dnk_planner.ros import topics
 from dnk_planner.core.kinematics import JOINT_NAMES
 
 T = TypeVar("T")
+RESEND_S = 2.0  # a query whose answer has not come is sent again after this long (PlannerClient.call)
+# the primary state each transition PlannerClient.transition sends ends in
+TRANSITION_GOAL = {Transition.TRANSITION_CONFIGURE: State.PRIMARY_STATE_INACTIVE,
+                   Transition.TRANSITION_ACTIVATE: State.PRIMARY_STATE_ACTIVE,
+                   Transition.TRANSITION_DEACTIVATE: State.PRIMARY_STATE_INACTIVE,
+                   Transition.TRANSITION_CLEANUP: State.PRIMARY_STATE_UNCONFIGURED}
 
 
 def sphere(name: str, center: Sequence[float], radius: float) -> Obstacle:
@@ -235,32 +241,50 @@ class PlannerClient(BackgroundNode):
             self.pub_joint_states.publish(msg)
 
     # ------------------------------------------------------------------ calls
-    def call(self, client, request, timeout: float = 10.0):
+    def call(self, client, request, timeout: float = 10.0, resend: bool = False):
+        """The service's answer within `timeout` s. `resend` (queries whose repetition changes nothing):
+        the request goes out again every RESEND_S until an answer comes. Fast DDS drops an answer when
+        the server has not yet discovered this client's reply reader (the server logs "failed to send
+        response (timeout)"), which a client that has just found the service meets on a loaded machine."""
         if not client.wait_for_service(timeout_sec=timeout):
             raise TimeoutError(f"service {client.srv_name} not available after {timeout} s")
-        future = client.call_async(request)
-        self.wait_for(future.done, timeout, f"an answer from {client.srv_name}")
-        return future.result()
+        deadline = time.monotonic() + timeout
+        while True:
+            future = client.call_async(request)
+            wait = min(RESEND_S, max(deadline - time.monotonic(), 0.0)) if resend else timeout
+            try:
+                self.wait_for(future.done, wait, f"an answer from {client.srv_name}")
+                return future.result()
+            except TimeoutError:
+                client.remove_pending_request(future)
+                if not resend or time.monotonic() >= deadline:
+                    raise TimeoutError(f"timed out after {timeout} s waiting for an answer from {client.srv_name}")
 
     def transition(self, transition_id: int, timeout: float = 10.0) -> bool:
-        """Lifecycle transition (lifecycle_msgs/Transition id); True when it succeeded."""
+        """Lifecycle transition (lifecycle_msgs/Transition id); True when it succeeded. A transition is not
+        sent twice: when its answer does not come, the node's state says whether it happened."""
         request = ChangeState.Request(transition=Transition(id=transition_id))
-        return self.call(self._change_state, request, timeout).success
+        try:
+            return self.call(self._change_state, request, timeout).success
+        except TimeoutError:
+            if TRANSITION_GOAL.get(transition_id) != self.lifecycle_state():
+                raise
+            return True
 
     def configure_and_activate(self) -> bool:
         return self.transition(Transition.TRANSITION_CONFIGURE) and self.transition(Transition.TRANSITION_ACTIVATE)
 
     def lifecycle_state(self) -> int:
-        return self.call(self._get_state, GetState.Request()).current_state.id
+        return self.call(self._get_state, GetState.Request(), resend=True).current_state.id
 
     def set_parameters(self, **values) -> list[SetParametersResult]:
         """`ros2 param set` for each value; the node's answers (successful, reason) in order."""
         params = [Parameter(name, value=v).to_parameter_msg() for name, v in values.items()]
-        return self.call(self._set_parameters, SetParameters.Request(parameters=params)).results
+        return self.call(self._set_parameters, SetParameters.Request(parameters=params), resend=True).results
 
     def get_parameter(self, name: str):
         """The node's current value of one parameter."""
-        value = self.call(self._get_parameters, GetParameters.Request(names=[name])).values[0]
+        value = self.call(self._get_parameters, GetParameters.Request(names=[name]), resend=True).values[0]
         return Parameter.from_parameter_msg(ParameterMsg(name=name, value=value)).value
 
     def set_goal(self, position: Sequence[float], tolerance: float = 0.01, frame: str = "base_link",
