@@ -18,7 +18,7 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from dnk_planner.core.manifest import load_model, onnx_opsets, read_manifest, save_manifest, sha256_file
+from dnk_planner.core.manifest import load_model, onnx_opsets, save_manifest, sha256_file
 from dnk_training.export import ExportParityError, parity_path
 
 DEFAULT_TOL = 0.02  # RMS, normalized units: the shipped student's own held-out RMS error against its teacher is ~0.12
@@ -30,11 +30,6 @@ def int8_path(onnx_path: str | Path) -> Path:
     return path.with_name(f"{path.stem}-int8.onnx")
 
 
-def _run(path: Path, feeds: dict[str, np.ndarray]) -> np.ndarray:
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return sess.run(None, feeds)[0]
-
-
 def quantize_student(src: str | Path, dst: str | Path | None = None, tol: float = DEFAULT_TOL,
                      samples: int = 256, seed: int = 0) -> tuple[Path, float, float]:
     """Write an INT8 copy of the student `src` (.onnx + manifest) to `dst` (default `int8_path(src)`);
@@ -44,12 +39,11 @@ def quantize_student(src: str | Path, dst: str | Path | None = None, tol: float 
     ValueError for a model that is not a one-step student (a teacher's error compounds per step)."""
     src = Path(src)
     dst = int8_path(src) if dst is None else Path(dst).with_suffix(".onnx")
-    manifest = read_manifest(src)
+    float_model = load_model(src, provider="cpu")  # the runtime's contract checks (hash, opsets, shapes)
+    manifest = float_model.manifest
     if manifest.role != "student" or manifest.denoising_steps is not None:
         raise ValueError(f"{src}: role {manifest.role!r}; only one-step students are quantized (a teacher's "
                          "error would compound over its denoising steps)")
-    if sha256_file(src) != manifest.onnx_sha256:
-        raise ValueError(f"{src}: the .onnx does not match its manifest's onnx_sha256. Fix: re-export it")
     if len(manifest.inputs) != 1:
         raise ValueError(f"{src}: inputs {[t.name for t in manifest.inputs]}; a one-step student takes one (prior)")
     name, shape = manifest.inputs[0].name, manifest.inputs[0].shape
@@ -62,7 +56,9 @@ def quantize_student(src: str | Path, dst: str | Path | None = None, tol: float 
     dst.parent.mkdir(parents=True, exist_ok=True)
     quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QInt8)
     try:
-        diffs = np.concatenate([(_run(tmp, f) - _run(src, f)).ravel() for f in feeds])
+        int8 = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        output = manifest.outputs[0].name
+        diffs = np.concatenate([(int8.run([output], f)[0] - float_model.run(**f)[output]).ravel() for f in feeds])
         worst, rms = float(np.max(np.abs(diffs))), float(np.sqrt(np.mean(diffs ** 2)))
         if not rms < tol:
             raise ExportParityError(f"{dst.name}: int8 vs float RMS difference {rms:.3g} >= {tol:g} (normalized "

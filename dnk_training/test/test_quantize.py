@@ -10,13 +10,11 @@ import onnx
 import pytest
 
 from dnk_bringup.paths import model_file
-from dnk_planner.core import Planner
 from dnk_planner.core.arm_context import ArmContext
 from dnk_planner.core.kinematics import wrap_to_pi
-from dnk_planner.core.manifest import load_model, read_manifest, save_manifest
-from dnk_planner.core.selectors import GeometricSelector
-from dnk_planner.ros.node_config import NodeConfig
+from dnk_planner.core.manifest import read_manifest, save_manifest
 from dnk_training.arm.config import DemoConfig
+from dnk_training.arm.offline import node_planner
 from dnk_training.arm.trials import trial_scenes
 from dnk_training.cli import main
 from dnk_training.export import ExportParityError, parity_path
@@ -42,11 +40,7 @@ def test_int8_copy_answers_like_the_float_student_and_plans_in_the_core(tmp_path
     assert m.model_id == float_m.model_id + "-int8" and float_m.onnx_sha256 in m.provenance["quantized_from"]
     assert float(m.provenance["quantization_rms_diff"]) == pytest.approx(rms, rel=1e-4)
     scene = trial_scenes(DemoConfig(), 1)[0]
-    planners = []
-    for model in (load_model(src, provider="cpu"), load_model(path, provider="cpu")):
-        cfg = NodeConfig(model_path=str(model.path))  # the node's settings
-        planners.append(Planner(model, GeometricSelector(cfg.score_config(model.manifest.row_period_s)),
-                                cfg.planner_config(model.manifest)))
+    planners = [node_planner(p, None)[1] for p in (src, path)]  # the node's settings
     ctx = ArmContext(planners[0].manifest).build(wrap_to_pi(scene.q_start), scene.goal, scene.goal_q, scene.obstacles)
     a, b = (p.plan(ctx) for p in planners)
     assert a.feasible and b.feasible

@@ -27,7 +27,7 @@ from .scenes import Scene
 from .trials import measure
 
 
-def _node_planner(model_path, temperature: float | None,
+def node_planner(model_path, temperature: float | None,
                   params: dict | None = None) -> tuple[NodeConfig, Planner, GeometricSelector]:
     """The planner with the node's settings: its defaults, `params` (node parameter name -> value) over them."""
     cfg = NodeConfig(model_path=str(model_path), **(params or {}),
@@ -41,7 +41,7 @@ def start_decisions(model_path, scenes: list[Scene], temperature: float | None =
                     params: dict | None = None) -> dict:
     """Per scene: whether any candidate is feasible, and the candidates' end-effector spread (std of
     their row-H/2 positions, mm)."""
-    cfg, planner, selector = _node_planner(model_path, temperature, params)
+    cfg, planner, selector = node_planner(model_path, temperature, params)
     model = planner.student
     build = ArmContext(model.manifest)
     feasible, spread, latency, rejected = [], [], [], []
@@ -69,7 +69,7 @@ def rollouts(model_path, scenes: list[Scene], steps: int, temperature: float | N
     """Per scene: `steps` control periods of plan -> execute the action exactly (hold when no candidate
     is feasible), measured by `trials.measure` from the executed joints; the node's goal tolerance
     stops planning as the node does (GOAL_REACHED holds)."""
-    cfg, planner, _ = _node_planner(model_path, temperature, params)
+    cfg, planner, _ = node_planner(model_path, temperature, params)
     build = ArmContext(planner.manifest)
     results = []
     for scene in scenes:
