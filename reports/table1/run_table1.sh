@@ -58,7 +58,9 @@ student_job() {  # model seed: train (resuming a checkpoint when there is one), 
   local name; name=$(stem "$1" "$2")
   local resume=()
   compgen -G "$ART/runs/$name/checkpoints/ckpt_*.json" >/dev/null && resume=(--resume)
-  train train-student --model "$1" --train-seed "$2" --no-progress "${resume[@]}" > "$ART/train_$name.log" 2>&1
+  # a training that failed or was stopped is not exported (xargs' `bash -c` does not inherit set -e)
+  train train-student --model "$1" --train-seed "$2" --no-progress "${resume[@]}" > "$ART/train_$name.log" 2>&1 \
+    || { echo "$name: training failed or stopped, not exported (rerun to resume): $ART/train_$name.log"; return 1; }
   train export --models "$1" --train-seed "$2" >> "$ART/train_$name.log" 2>&1
   tail -n 2 "$ART/train_$name.log" | head -n 1
 }
