@@ -261,15 +261,16 @@ class PlannerClient(BackgroundNode):
                     raise TimeoutError(f"timed out after {timeout} s waiting for an answer from {client.srv_name}")
 
     def transition(self, transition_id: int, timeout: float = 10.0) -> bool:
-        """Lifecycle transition (lifecycle_msgs/Transition id); True when it succeeded. A transition is not
-        sent twice: when its answer does not come, the node's state says whether it happened."""
+        """Lifecycle transition (lifecycle_msgs/Transition id); True when it succeeded. When its answer
+        does not come, the node's state says whether it happened; if it did not (never received, or
+        failed and back where it was), it is sent once more, which repeats the same outcome."""
         request = ChangeState.Request(transition=Transition(id=transition_id))
         try:
             return self.call(self._change_state, request, timeout).success
         except TimeoutError:
-            if TRANSITION_GOAL.get(transition_id) != self.lifecycle_state():
-                raise
-            return True
+            if TRANSITION_GOAL.get(transition_id) == self.lifecycle_state():
+                return True
+            return self.call(self._change_state, request, timeout).success
 
     def configure_and_activate(self) -> bool:
         return self.transition(Transition.TRANSITION_CONFIGURE) and self.transition(Transition.TRANSITION_ACTIVATE)
