@@ -259,3 +259,31 @@ def test_prior_sensitivity_tells_a_prior_following_student_from_a_mean_regressor
     assert collapsed["prior_r2"] == 0.0 and collapsed["between_prior_var"] == 0.0
     half = prior_sensitivity(mean + 0.5 * (target - mean), target, free)
     assert abs(half["prior_r2"] - 0.75) < 1e-9
+
+
+@pytest.mark.parametrize("kind", ["fdk", "kdm", "kdmf"])
+def test_exported_decoder_computes_only_the_columns_the_prior_does_not_fix(tmp_path, kind):
+    """With a context column fixed at every row (the arm's goal and obstacles), the decoder's last layer
+    is cut to the other columns, and the exported model still computes the student's function."""
+    import onnx
+    from onnx import numpy_helper
+
+    from dnk_training.configs import LayoutConfig
+
+    layout = LayoutConfig.model_validate({
+        "columns": [{"name": "obs", "dim": 3}, {"name": "goal", "dim": 4}, {"name": "act", "dim": 2}],
+        "fixed": [{"column": "obs", "rows": "first", "source": "obs"}, {"column": "goal", "rows": "all", "source": "goal"}],
+        "action": {"column": "act", "row": 0}})
+    torch.manual_seed(0)
+    model = {"fdk": FDKStudent(layout, H, FDKConfig(**SHARED)), "kdm": KDMStudent(layout, H, KDMConfig(**SHARED)),
+             "kdmf": KDMFStudent(layout, H, KDMFConfig(**SHARED, num_real=2))}[kind]
+    norm = Normalizer(np.zeros(9), np.ones(9))
+    export_student(model, tmp_path / f"{kind}.onnx", "toy", layout, H, norm, "locomotion", {})
+    shapes = [numpy_helper.to_array(t).shape for t in onnx.load(tmp_path / f"{kind}.onnx").graph.initializer]
+    assert (H * 5, SHARED["hidden"]) in shapes                  # obs + act: 5 of 9 columns at every row
+    assert (H * 9, SHARED["hidden"]) not in shapes and (SHARED["hidden"], H * 9) in shapes  # the encoder sees all
+    prior = torch.randn(16, H, 9)
+    with torch.no_grad():
+        ref = model(prior).numpy()
+    got = load_model(tmp_path / f"{kind}.json", provider="cpu").run(prior=prior.numpy())["trajectory"]
+    assert np.abs(got - ref).max() < 1e-5

@@ -31,7 +31,7 @@ ART="${ART:-artifacts/$TASK}"
 OUT="${OUT:-reports/table1}"
 PRESET="${PRESET:-table1}"
 TRAIN_SEEDS=(${TRAIN_SEEDS:-0 1 2})
-MODELS=(fdk kdm kdmf cd ct)
+MODELS=(${MODELS:-fdk kdm kdmf cd ct})  # MODELS="fdk kdm kdmf ct": a subset (e.g. the cheap students first)
 EPISODES="${EPISODES:-5}"
 TEACHER_EPISODES="${TEACHER_EPISODES:-1}"
 DATA="${DATA:-${TASK}_medium_expert-dnk-v0.hdf5}"
@@ -67,8 +67,9 @@ student_job() {  # model seed: train (resuming a checkpoint when there is one), 
 export -f student_job
 if has students; then
   # CD (a teacher ODE step per training step) first, so the cheap students fill the other core.
-  for s in "${TRAIN_SEEDS[@]}"; do echo "cd $s"; done > /tmp/table1_jobs.$$
-  for s in "${TRAIN_SEEDS[@]}"; do for m in fdk kdm kdmf ct; do echo "$m $s"; done; done >> /tmp/table1_jobs.$$
+  : > /tmp/table1_jobs.$$
+  [[ " ${MODELS[*]} " == *" cd "* ]] && for s in "${TRAIN_SEEDS[@]}"; do echo "cd $s"; done >> /tmp/table1_jobs.$$
+  for s in "${TRAIN_SEEDS[@]}"; do for m in "${MODELS[@]}"; do [ "$m" = cd ] || echo "$m $s"; done; done >> /tmp/table1_jobs.$$
   xargs -P 2 -L 1 bash -c 'student_job "$0" "$1"' < /tmp/table1_jobs.$$
   rm -f /tmp/table1_jobs.$$
   [ -f "$ART/selectors/critic.onnx" ] || train export --models --selectors

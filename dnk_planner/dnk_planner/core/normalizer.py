@@ -69,9 +69,10 @@ class Normalizer:
         res = np.add(res, mean, out=res)
         return res if out is not None else res.astype(np.float32, copy=False)
 
-    def slice(self, start: int, stop: int) -> Normalizer:
-        """Normalizer of a column range (e.g. only `obs`) to normalize a context vector."""
-        return type(self)(self.mean[start:stop], self.std[start:stop])
+    def slice(self, start: int, stop: int, horizon: int | None = None) -> Normalizer:
+        """Normalizer of a column range (e.g. only `obs` to normalize a context vector), tiled to
+        `horizon` when given."""
+        return type(self)(self.mean[start:stop], self.std[start:stop], horizon)
 
     def to_dict(self) -> dict[str, list[float]]:
         """Manifest form: `{"mean": [D floats], "std": [D floats]}`."""

@@ -67,6 +67,13 @@ def fixed_entries(manifest: ModelManifest) -> list[FixedEntry]:
     ]
 
 
+def free_columns(manifest: ModelManifest) -> list[slice]:
+    """Column slices not fixed at every row: what the model plans. The rest (the arm's goal, its
+    obstacle slots) is context copied into every row, so it needs no noise and no decoding."""
+    always = {f.column for f in manifest.fixed if f.rows == "all"}
+    return [sl for name, sl in manifest.column_slices.items() if name not in always]
+
+
 def check_values(
     manifest: ModelManifest, values: Mapping[str, np.ndarray], entries: list[FixedEntry] | None = None
 ) -> dict[str, np.ndarray]:
@@ -116,9 +123,7 @@ class PriorBuilder:
         self.rng = np.random.default_rng(seed)
         self.drawn_from: tuple[int, ...] = generator_words(self.rng)  # state the buffered noise came from
         self.buffer = np.empty((num_candidates, manifest.horizon, manifest.dim), dtype=np.float32)
-        # Columns fixed at every row (the arm's goal) never need noise: draw only the rest.
-        always = {f.column for f in manifest.fixed if f.rows == "all"}
-        self._noisy = [sl for name, sl in manifest.column_slices.items() if name not in always]
+        self._noisy = free_columns(manifest)  # columns fixed at every row never need noise
         width = sum(sl.stop - sl.start for sl in self._noisy)
         self._noise = np.empty((num_candidates, manifest.horizon, width), dtype=np.float32)
         self._drawn = False

@@ -71,8 +71,10 @@ class GeometricSelector:
         self._q = _require_column(manifest, "q", 7, "GeometricSelector (whole-arm clearance needs joint plans)")
         from dnk_planner.core.planner import Context  # (planner imports this module)
 
-        compile_kernels()  # at start-up, not in the first control cycle: so is the score kernel, by one
-        self.score(np.zeros((1, 2, manifest.dim), dtype=np.float32), Context({"goal": np.zeros(3)}))  # call
+        compile_kernels()  # at start-up, not in the first control cycle: so are the score and projection
+        probe = np.zeros((1, 2, manifest.dim), dtype=np.float32)  # kernels, by one call each
+        self.project(probe)
+        self.score(probe, Context({"goal": np.zeros(3)}))
 
     def project(self, candidates: np.ndarray) -> None:
         """Put planned joint positions (rows 1..H-1) at most `limit_projection_rad` beyond a position
@@ -80,12 +82,9 @@ class GeometricSelector:
         lengthens a step, so the velocity check still holds; collisions are checked on the projected
         rows. Farther excursions stay and are rejected."""
         tol = self.config.limit_projection_rad
-        if tol <= 0.0:
-            return
-        q = candidates[:, 1:, self._q]
-        upper, lower = JOINT_UPPER.astype(q.dtype), JOINT_LOWER.astype(q.dtype)
-        q[...] = np.where((q > upper) & (q <= upper + tol), upper, q)
-        q[...] = np.where((q < lower) & (q >= lower - tol), lower, q)
+        if tol > 0.0:  # one compiled pass: two np.where over the strided view cost 0.2 ms a decision
+            q = candidates[:, :, self._q]
+            _project_limits(q, JOINT_LOWER.astype(q.dtype), JOINT_UPPER.astype(q.dtype), q.dtype.type(tol))
 
     def refine(self, trajectory: np.ndarray, ctx: Context) -> tuple[np.ndarray, float] | None:
         """The chosen plan bent onto the goal configuration (context `goal_q`) when it ends within
@@ -141,6 +140,20 @@ _VMAX_STEP = JOINT_VELOCITY_LIMITS * (1.0 + 1e-4)
 # The checks that reject a candidate, as bits of `_geometric_scores`' why (a candidate may fail several).
 _COLLISION, _POSITION_LIMIT, _VELOCITY_LIMIT = 1, 2, 4
 REJECTION_BITS = {"collision": _COLLISION, "position_limit": _POSITION_LIMIT, "velocity_limit": _VELOCITY_LIMIT}
+
+
+@compiled
+def _project_limits(q, lower, upper, tol):  # noqa: ANN001
+    """GeometricSelector.project's clip, in place on q (N, H, 7): rows 1..H-1 within tol beyond a limit
+    are put on it."""
+    for i in range(q.shape[0]):
+        for t in range(1, q.shape[1]):
+            for j in range(7):
+                v = q[i, t, j]
+                if v > upper[j] and v <= upper[j] + tol:
+                    q[i, t, j] = upper[j]
+                elif v < lower[j] and v >= lower[j] - tol:
+                    q[i, t, j] = lower[j]
 
 
 @compiled
