@@ -4,7 +4,8 @@
 activations per call (DynamicQuantizeLinear + MatMulInteger, default-domain ops that every CPU
 onnxruntime runs). The shipped arm student's ONNX call takes 2.3x less time that way on this
 project's 2-core CPU (reports/bench). The copy is written only when it answers like the float model:
-the RMS difference over the float model's parity samples and `samples` random priors, in normalized
+the RMS difference over the float model's parity samples and `samples` random priors (context columns
+constant over rows, as in every prior), in normalized
 units, below `tol` (the max abs difference, an extreme of ~700k values, is reported beside it). Its
 manifest is the float model's with the new hash, `model_id` + `-int8` and provenance naming the
 source and the measured difference.
@@ -19,6 +20,7 @@ import onnxruntime as ort
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from dnk_planner.core.manifest import load_model, onnx_opsets, save_manifest, sha256_file
+from dnk_planner.core.priors import context_columns
 from dnk_training.export import ExportParityError, parity_path
 
 DEFAULT_TOL = 0.02  # RMS, normalized units: the shipped student's own held-out RMS error against its teacher is ~0.12
@@ -47,8 +49,10 @@ def quantize_student(src: str | Path, dst: str | Path | None = None, tol: float 
     if len(manifest.inputs) != 1:
         raise ValueError(f"{src}: inputs {[t.name for t in manifest.inputs]}; a one-step student takes one (prior)")
     name, shape = manifest.inputs[0].name, manifest.inputs[0].shape
-    rng = np.random.default_rng(seed)
-    feeds = [{name: rng.standard_normal((samples, *shape[1:])).astype(np.float32)}]
+    random = np.random.default_rng(seed).standard_normal((samples, *shape[1:])).astype(np.float32)
+    for sl in context_columns(manifest):  # a context column holds one value at every row of a prior
+        random[:, :, sl] = random[:, :1, sl]
+    feeds = [{name: random}]
     if parity_path(src).exists():
         with np.load(parity_path(src)) as saved:
             feeds.append({name: saved[name]})

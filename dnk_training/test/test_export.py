@@ -9,7 +9,7 @@ from dnk_planner.core.manifest import ModelContractError, load_model
 from dnk_training.classifier import ReturnClassifier
 from dnk_training.configs import load_task_config
 from dnk_training.diffusion import Schedule
-from dnk_training.export import ExportParityError, export_classifier, export_critic, export_student
+from dnk_training.export import ExportParityError, export_classifier, export_critic, export_student, layout_priors
 from dnk_training.iql import IQLCritic
 from dnk_training.normalizer import Normalizer
 from dnk_training.students import (
@@ -262,9 +262,10 @@ def test_prior_sensitivity_tells_a_prior_following_student_from_a_mean_regressor
 
 
 @pytest.mark.parametrize("kind", ["fdk", "kdm", "kdmf"])
-def test_exported_decoder_computes_only_the_columns_the_prior_does_not_fix(tmp_path, kind):
-    """With a context column fixed at every row (the arm's goal and obstacles), the decoder's last layer
-    is cut to the other columns, and the exported model still computes the student's function."""
+def test_exported_student_reads_context_once_and_computes_only_the_planned_columns(tmp_path, kind):
+    """With a context column fixed at every row (the arm's goal and obstacles), the encoder reads it once
+    and the decoder computes only the other columns, and the exported model still computes the
+    student's function on priors that hold the context at every row."""
     import onnx
     from onnx import numpy_helper
 
@@ -280,9 +281,11 @@ def test_exported_decoder_computes_only_the_columns_the_prior_does_not_fix(tmp_p
     norm = Normalizer(np.zeros(9), np.ones(9))
     export_student(model, tmp_path / f"{kind}.onnx", "toy", layout, H, norm, "locomotion", {})
     shapes = [numpy_helper.to_array(t).shape for t in onnx.load(tmp_path / f"{kind}.onnx").graph.initializer]
-    assert (H * 5, SHARED["hidden"]) in shapes                  # obs + act: 5 of 9 columns at every row
-    assert (H * 9, SHARED["hidden"]) not in shapes and (SHARED["hidden"], H * 9) in shapes  # the encoder sees all
-    prior = torch.randn(16, H, 9)
+    assert (H * 5, SHARED["hidden"]) in shapes                  # decoder: obs + act, 5 of 9 columns at every row
+    assert (SHARED["hidden"], H * 5) in shapes                  # encoder: those, and the goal once
+    assert {(SHARED["hidden"], 4), (4, SHARED["hidden"])} & set(shapes)
+    assert not any(H * 9 in s for s in shapes)
+    prior = layout_priors(model.fixed, torch.randn(16, H, 9))  # the goal: one value at every row
     with torch.no_grad():
         ref = model(prior).numpy()
     got = load_model(tmp_path / f"{kind}.json", provider="cpu").run(prior=prior.numpy())["trajectory"]

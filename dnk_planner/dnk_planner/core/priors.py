@@ -67,11 +67,17 @@ def fixed_entries(manifest: ModelManifest) -> list[FixedEntry]:
     ]
 
 
-def free_columns(manifest: ModelManifest) -> list[slice]:
-    """Column slices not fixed at every row: what the model plans. The rest (the arm's goal, its
-    obstacle slots) is context copied into every row, so it needs no noise and no decoding."""
+def context_columns(manifest: ModelManifest) -> list[slice]:
+    """Column slices fixed at every row (the arm's goal, its obstacle slots): one context value copied
+    into every row of a prior, so they need no noise and no decoding."""
     always = {f.column for f in manifest.fixed if f.rows == "all"}
-    return [sl for name, sl in manifest.column_slices.items() if name not in always]
+    return [sl for name, sl in manifest.column_slices.items() if name in always]
+
+
+def free_columns(manifest: ModelManifest) -> list[slice]:
+    """Column slices not fixed at every row: what the model plans."""
+    context = context_columns(manifest)
+    return [sl for sl in manifest.column_slices.values() if sl not in context]
 
 
 def check_values(

@@ -51,6 +51,12 @@ def mlp(d_in: int, d_out: int, hidden: int, depth: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _column_runs(columns: torch.Tensor) -> list[tuple[bool, int, int]]:
+    """(selected?, start, stop) of each run of equal entries of a (D,) bool mask, in column order."""
+    edges = [0] + [c for c in range(1, len(columns)) if columns[c] != columns[c - 1]] + [len(columns)]
+    return [(bool(columns[a]), a, b) for a, b in zip(edges[:-1], edges[1:])]
+
+
 class FreeOutputs(nn.Module):
     """A decoder's last Linear reduced to the trajectory columns a student does not overwrite with its
     prior at every row (`Student.reimpose`); the others come out as 0. The student computes the same
@@ -66,23 +72,53 @@ class FreeOutputs(nn.Module):
         self.weight = nn.Parameter(linear.weight.detach()[rows].clone(), requires_grad=False)
         self.bias = nn.Parameter(linear.bias.detach()[rows].clone(), requires_grad=False)
         self.horizon, self.width = horizon, int(free.sum())
-        edges = [0] + [c for c in range(1, dim) if free[c] != free[c - 1]] + [dim]
-        self.runs = [(bool(free[a]), b - a) for a, b in zip(edges[:-1], edges[1:])]  # (computed?, width)
+        self.runs = _column_runs(free)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         y = nn.functional.linear(h, self.weight, self.bias).reshape(h.shape[0], self.horizon, self.width)
         pieces, start = [], 0
-        for computed, width in self.runs:
+        for computed, a, b in self.runs:
             if computed:
-                pieces.append(y[:, :, start:start + width])
-                start += width
+                pieces.append(y[:, :, start:start + b - a])
+                start += b - a
             else:
-                pieces.append(y.new_zeros((h.shape[0], self.horizon, width)))
+                pieces.append(y.new_zeros((h.shape[0], self.horizon, b - a)))
         return torch.cat(pieces, dim=2).reshape(h.shape[0], -1)
 
 
+class ContextOnce(nn.Module):
+    """An encoder's first Linear reading each column fixed at every row once, from row 0: such a column
+    holds the same context value at every row of a prior (the layout's contract, which the planner's
+    priors and the pairs keep), so its 32 row weights are summed into one. The arm's encoder then reads
+    224 + 77 inputs instead of 2688; for priors that keep the contract the function is the same."""
+
+    def __init__(self, linear: nn.Linear, fixed: torch.Tensor) -> None:
+        super().__init__()
+        horizon, dim = fixed.shape
+        context = fixed.all(dim=0)
+        w = linear.weight.detach().reshape(-1, horizon, dim)
+        self.weight = nn.Parameter(w[:, :, ~context].reshape(w.shape[0], -1).clone(), requires_grad=False)
+        self.context_weight = nn.Parameter(w[:, :, context].sum(dim=1).clone(), requires_grad=False)
+        self.bias = nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
+        self.horizon, self.dim = horizon, dim
+        self.runs = _column_runs(context)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.reshape(x.shape[0], self.horizon, self.dim)
+        planned = torch.cat([x[:, :, a:b] for ctx, a, b in self.runs if not ctx], dim=2).reshape(x.shape[0], -1)
+        context = torch.cat([x[:, 0, a:b] for ctx, a, b in self.runs if ctx], dim=1)
+        return nn.functional.linear(planned, self.weight, self.bias) + nn.functional.linear(context, self.context_weight)
+
+
 class Student(nn.Module):
-    """Base class: holds the layout mask and re-imposes fixed entries so known context never moves."""
+    """Base class: holds the layout mask and re-imposes fixed entries so known context never moves.
+
+    `encoder` / `decoder`: the names of the MLPs that read the flattened prior and write the flattened
+    trajectory (before `reimpose`), when a student has them: export serves them cut to what the
+    layout leaves free (export.serving_module)."""
+
+    encoder: str | None = None
+    decoder: str | None = None
 
     def __init__(self, layout: LayoutConfig, horizon: int):
         super().__init__()

@@ -37,6 +37,8 @@ class FDKConfig(StudentConfig):
 class FDKStudent(Student):
     """phi -> FDK transition -> psi."""
 
+    encoder, decoder = "phi", "psi"
+
     def __init__(self, layout: LayoutConfig, horizon: int, cfg: FDKConfig = FDKConfig()):
         super().__init__(layout, horizon)
         if cfg.rank is None:

@@ -33,6 +33,8 @@ class StaticKoopmanStudent(Student):
     Subclasses define `transition` (z_T -> z^_0) and may add scalar regularizers and logs.
     """
 
+    encoder, decoder = "phi_t", "psi"
+
     def __init__(self, layout: LayoutConfig, horizon: int, cfg: KDMConfig):
         super().__init__(layout, horizon)
         self.cfg = cfg
