@@ -28,7 +28,7 @@ TABLE2_TRIALS ?= 50
 ARM_ARTIFACTS ?= artifacts/arm
 table2: setup
 	bash -c '. scripts/env.sh && dnk-train arm-trials --trials $(TABLE2_TRIALS) --timeout 20 --policy student=shipped \
-	  --policy analytic=analytic --policy kdm=$(ARM_ARTIFACTS)/students/kdm.onnx,temperature=1.5 \
+	  --policy student-int8=shipped --policy analytic=analytic --policy kdm=$(ARM_ARTIFACTS)/students/kdm.onnx,temperature=1.5 \
 	  --policy teacher=shipped,timeout=90 \
 	  $$([ -d ../shared/reference/kortex_gen3 ] && echo --description ../shared/reference/kortex_gen3) --out reports/table2'
 
