@@ -22,7 +22,7 @@ arm-model:
 
 # Table II in simulation over DDS (Kinova's meshes when ../shared has them), joint_trajectory mode (the mode
 # that keeps the whole-arm guarantee, reports/table2/README.md). KDM needs `make arm-model` first and runs at
-# the student's prior temperature. On 2 cores: 50 min for all four policies x 50 trials (2984 s, 2026-12-04), 27 of
+# the student's prior temperature. On 2 cores: 58 min for all five policies x 50 trials (3503 s, 2026-12-04), 27 of
 # them the teacher's (15-90 s a trial, ~1.5 s per decision).
 TABLE2_TRIALS ?= 50
 ARM_ARTIFACTS ?= artifacts/arm
