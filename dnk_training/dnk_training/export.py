@@ -142,9 +142,9 @@ def _provenance(extra: dict[str, str]) -> dict[str, str]:
 def serving_module(student: Student) -> nn.Module:
     """What ONNX traces for a student: `export_module` of a copy whose encoder reads each column fixed
     at every row once (ContextOnce) and whose decoder computes only the other columns (FreeOutputs).
-    The same function on priors that keep the layout, at a fraction of the cost: the arm student
-    spent 88 % of its multiply-adds on the goal and obstacle columns, the same value in all 32 rows,
-    and overwritten by the prior's own values on the way out."""
+    The same function on priors that keep the layout, at a fraction of the cost: for the arm student
+    (77 of 84 columns goal and obstacle context, the same value in all 32 rows, overwritten by the
+    prior's own values on the way out) it removes 79 % of the weights its matrix products use."""
     if student.encoder is None or not student.fixed.all(0).any():
         return student.export_module()
     served = copy.deepcopy(student)

@@ -61,8 +61,8 @@ class FreeOutputs(nn.Module):
     """A decoder's last Linear reduced to the trajectory columns a student does not overwrite with its
     prior at every row (`Student.reimpose`); the others come out as 0. The student computes the same
     function: the arm's decoder then computes 7 of its 84 columns (the rest are goal and obstacle
-    context). The output is put together by a concatenation along columns, not a gather, which
-    onnxruntime runs 10x slower than the layer it saves."""
+    context). The output is put together by a concatenation along columns: a gather took onnxruntime
+    1.2 ms per batch of 64, longer than the whole layer it saved (0.97 ms float)."""
 
     def __init__(self, linear: nn.Linear, fixed: torch.Tensor) -> None:
         super().__init__()
@@ -89,7 +89,7 @@ class FreeOutputs(nn.Module):
 class ContextOnce(nn.Module):
     """An encoder's first Linear reading each column fixed at every row once, from row 0: such a column
     holds the same context value at every row of a prior (the layout's contract, which the planner's
-    priors and the pairs keep), so its 32 row weights are summed into one. The arm's encoder then reads
+    priors and the pairs keep), so its H row weights are summed into one. The arm's encoder then reads
     224 + 77 inputs instead of 2688; for priors that keep the contract the function is the same."""
 
     def __init__(self, linear: nn.Linear, fixed: torch.Tensor) -> None:
