@@ -66,8 +66,11 @@ def test_latency_metrics():
 
 
 def test_method_metrics_row_and_empty_seed():
-    row = method_metrics(BY_SEED, [1.0, 2.0, 3.0], [1.0, 3.0])
+    row = method_metrics(BY_SEED, [1.0, 2.0, 3.0], [1.0, 3.0], [10, 10, 4, 10, 6, 10], [False] * 2 + [True] + [False, True, False])
     assert (row.num_seeds, row.num_episodes, row.num_decisions) == (3, 6, 2)
+    assert (row.episode_steps_mean, row.terminated_episodes) == (pytest.approx(50 / 6), 2)
+    with pytest.raises(ValueError, match="one entry per episode"):
+        method_metrics(BY_SEED, [1.0], [1.0], [10] * 5, [False] * 5)
     assert row.raw_return_mean == pytest.approx(2.0)
     assert row.latency_mean_ms == pytest.approx(2.0)
     with pytest.raises(ValueError, match="seed 7"):

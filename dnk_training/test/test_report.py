@@ -17,9 +17,11 @@ ENV = "HalfCheetah-v5"
 HOST = {"node": "test", "cpu": "test", "python": "3"}
 
 
-def _seed(seed: int, returns: list[float], latencies: list[float]) -> SeedResult:
-    eps = [EpisodeResult(episode=i, env_seed=100 + i, episode_return=r, length=10, terminated=False,
-                         normalized=float(normalized_return(r, ENV))) for i, r in enumerate(returns)]
+def _seed(seed: int, returns: list[float], latencies: list[float], lengths: list[int] | None = None) -> SeedResult:
+    """lengths: steps per episode; shorter than max_steps (10) means the env ended it early."""
+    lengths = lengths or [10] * len(returns)
+    eps = [EpisodeResult(episode=i, env_seed=100 + i, episode_return=r, length=n, terminated=n < 10,
+                         normalized=float(normalized_return(r, ENV))) for i, (r, n) in enumerate(zip(returns, lengths))]
     return SeedResult(seed=seed, episodes=eps, latency_ms=latencies)
 
 
@@ -92,7 +94,7 @@ def test_report_cli_writes_table_and_figures(tmp_path):
     rng = np.random.default_rng(1)
     teacher = _run("Teacher", [_seed(s, [4000.0 + s, 4100.0], [100.0, 120.0]) for s in range(3)],
                    _candidates(rng, 0.0))
-    student = _run("DNK (IQL)", [_seed(s, [5000.0, 5200.0 - s], [1.0, 1.5]) for s in range(3)],
+    student = _run("DNK (IQL)", [_seed(s, [5000.0, 5200.0 - s], [1.0, 1.5], [10, 4 + s]) for s in range(3)],
                    _candidates(rng, 0.5))
     save_results(ResultsFile(runs=[student]), tmp_path / "s.json")
     save_results(ResultsFile(runs=[teacher]), tmp_path / "t.json")
@@ -102,6 +104,8 @@ def test_report_cli_writes_table_and_figures(tmp_path):
     assert md[2].startswith("| HalfCheetah | Teacher |")  # paper's row order: teacher first
     m = run_metrics(student)
     assert f"{m.return_mean:.4f} ± {m.return_std:.4f}" in md[3] and "1.25 ± 0.25" in md[3]
+    # how long episodes lasted comes from the env's record: 3 of 6 ended early, at 4, 5 and 6 steps
+    assert "| 8 / 10 (3/6) |" in md[3] and "| 10 / 10 (0/" in md[2]
     rows = json.loads((out / "table1.json").read_text())
     assert [r["method"] for r in rows] == ["Teacher", "DNK (IQL)"]
     sig = json.loads((out / "significance.json").read_text())  # DNK (IQL) against every other row

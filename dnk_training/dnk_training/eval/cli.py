@@ -89,7 +89,8 @@ def cmd_d4rl(args: argparse.Namespace) -> int:
     m = run_metrics(run)
     print(f"{args.method} on {cfg.env_id}: return {m.return_mean:.4f} ± {m.return_std:.4f}, worst {m.worst_case:.4f}, "
           f"intra-run std {m.intra_run_std:.4f}, latency {m.latency_mean_ms:.2f} ± {m.latency_std_ms:.2f} ms "
-          f"(p95 {m.latency_p95_ms:.2f}) -> {out}")
+          f"(p95 {m.latency_p95_ms:.2f}), {m.episode_steps_mean:.0f} steps per episode "
+          f"({m.terminated_episodes}/{m.num_episodes} ended early) -> {out}")
     return 0
 
 

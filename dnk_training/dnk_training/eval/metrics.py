@@ -76,6 +76,9 @@ class MethodMetrics(BaseModel):
     latency_median_ms: float = Field(description="median decision latency per control step, ms (robust to CPU contention)")
     latency_p95_ms: float = Field(description="95th percentile of the decision latency per control step, ms")
     num_decisions: int = Field(description="number of timed control steps")
+    episode_steps_mean: float = Field(description="mean control steps an episode lasted (max_steps when none ended "
+                                      "early): what the robot did, beside what it earned")
+    terminated_episodes: int = Field(description="episodes the env ended early (e.g. Walker2d's fall), of num_episodes")
 
 
 def return_metrics(normalized_by_seed: Mapping[int, Sequence[float]]) -> dict[str, float]:
@@ -110,9 +113,13 @@ def latency_metrics(samples_ms: Sequence[float] | np.ndarray) -> dict[str, float
     }
 
 
-def method_metrics(normalized_by_seed: Mapping[Hashable, Sequence[float]],
-                   raw_returns: Sequence[float], latency_samples_ms: Sequence[float]) -> MethodMetrics:
-    """All Table I columns for one method; keys (training seed, eval seed) pool several trained models."""
+def method_metrics(normalized_by_seed: Mapping[Hashable, Sequence[float]], raw_returns: Sequence[float],
+                   latency_samples_ms: Sequence[float], lengths: Sequence[int], terminated: Sequence[bool]) -> MethodMetrics:
+    """All Table I columns for one method; keys (training seed, eval seed) pool several trained models.
+    lengths / terminated: per episode, in any order (the env's own record of how each episode ended)."""
+    if len(lengths) != len(terminated) or len(lengths) != sum(len(v) for v in normalized_by_seed.values()):
+        raise ValueError(f"lengths ({len(lengths)}) and terminated ({len(terminated)}) need one entry per episode "
+                         f"({sum(len(v) for v in normalized_by_seed.values())})")
     lat = np.asarray(latency_samples_ms, dtype=np.float64)
     by_model: dict[Hashable, list[float]] = {}
     for key, episodes in normalized_by_seed.items():
@@ -125,6 +132,8 @@ def method_metrics(normalized_by_seed: Mapping[Hashable, Sequence[float]],
         num_episodes=sum(len(v) for v in normalized_by_seed.values()),
         raw_return_mean=float(np.mean(raw_returns)),
         num_decisions=int(lat.size),
+        episode_steps_mean=float(np.mean(lengths)),
+        terminated_episodes=int(np.sum(terminated)),
         **return_metrics(normalized_by_seed),
         **latency_metrics(lat),
     )

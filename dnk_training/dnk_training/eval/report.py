@@ -54,6 +54,8 @@ def row_metrics(row: list[MethodRun]) -> MethodMetrics:
         {(r.training_seed, s.seed): [e.normalized for e in s.episodes] for r in row for s in r.seeds},
         [e.episode_return for r in row for s in r.seeds for e in s.episodes],
         [x for r in row for s in r.seeds for x in s.latency_ms],
+        [e.length for r in row for s in r.seeds for e in s.episodes],
+        [e.terminated for r in row for s in r.seeds for e in s.episodes],
     )
 
 
@@ -72,7 +74,8 @@ def table_markdown(rows: list[tuple[list[MethodRun], MethodMetrics]]) -> str:
     """The paper's Table I layout, plus P95 latency, the spread between trained models and the run size."""
     lines = [
         "| Task | Method | Return | Latency (ms) | Median / P95 latency (ms) | Intra-run std | Worst-case "
-        "| Std over trained models | Models x eval seeds x episodes | Steps/episode | Host load (1 min) |",
+        "| Std over trained models | Models x eval seeds x episodes | Steps per episode: mean / cap (ended early) "
+        "| Host load (1 min) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row, m in rows:
@@ -84,7 +87,7 @@ def table_markdown(rows: list[tuple[list[MethodRun], MethodMetrics]]) -> str:
             f"| {m.latency_mean_ms:.2f} ± {m.latency_std_ms:.2f} | {m.latency_median_ms:.2f} / {m.latency_p95_ms:.2f} "
             f"| {intra} | {m.worst_case:.4f} "
             f"| {m.training_seed_std:.4f} | {m.num_training_seeds} x {per_model} x {m.num_episodes // m.num_seeds} "
-            f"| {run.max_steps} | {_load(row)} |"
+            f"| {m.episode_steps_mean:.0f} / {run.max_steps} ({m.terminated_episodes}/{m.num_episodes}) | {_load(row)} |"
         )
     return "\n".join(lines) + "\n"
 
