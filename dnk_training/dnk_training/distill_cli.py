@@ -354,6 +354,20 @@ def fidelity(pred: np.ndarray, target: np.ndarray, free: np.ndarray, act: slice,
     return {"traj_mse": float(err[:, free].mean()), "first_action_mse": float(err[:, act_row, act].mean())}
 
 
+@torch.no_grad()
+def latent_fit(student: Student, prior: np.ndarray, target: np.ndarray) -> dict[str, float] | None:
+    """Held-out L_lat of a Koopman student beside the scale of its target latents: L_lat alone cannot be
+    compared across students, since nothing in the losses fixes the latent scale. None for students
+    without a latent transition (CD, CT)."""
+    if not hasattr(student, "latents"):
+        return None
+    z0_hat, z0 = student.latents(torch.as_tensor(prior), torch.as_tensor(target))
+    lat = float((z0_hat - z0).pow(2).mean())
+    var = float(z0.var(0).mean())
+    return {"lat_mse": lat, "target_latent_mean_square": float(z0.pow(2).mean()), "target_latent_var": var,
+            "lat_relative": lat / max(var, 1e-12)}
+
+
 def prior_sensitivity(pred: np.ndarray, target: np.ndarray, free: np.ndarray) -> dict[str, float]:
     """How much of the teacher's dependence on the prior noise a student reproduces.
 
@@ -437,6 +451,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         entry["latency_b64"] = _timed(lambda: onnx.run(prior=batch), args.latency_runs, 20)
         student, meta = load_student(paths.run(model_name, seed))
         entry["parameters"] = trainable_parameters(student)
+        entry["latent"] = latent_fit(student, prior, target)
         entry["hidden"] = student.cfg.hidden
         entry["train_steps"] = int(meta["step"])
         entry["train_pairs"] = int(meta["num_pairs"])

@@ -167,6 +167,8 @@ def test_cli_pipeline_pairs_train_export_report(tmp_path):
     assert all(np.isfinite(v["traj_mse"]) for v in rep["students"].values())
     assert rep["prior_sweep"]["teacher_between_prior_var"] > 0  # DDIM targets move with the prior
     assert all(np.isfinite(v["prior_sweep"]["prior_r2"]) for v in rep["students"].values())
+    assert all(rep["students"][m]["latent"]["lat_relative"] >= 0 for m in ("fdk", "kdm", "kdmf"))
+    assert rep["students"]["cd"]["latent"] is None and rep["students"]["ct"]["latent"] is None
     assert (out / "distill.png").stat().st_size > 0
 
 

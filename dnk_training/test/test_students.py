@@ -233,3 +233,27 @@ def test_every_student_gets_fdks_parameter_count_within_one_percent():
     assert matched["fdk"] == plain["fdk"]
     assert all(abs(n / matched["fdk"] - 1) < 0.01 for n in matched.values()), matched
     assert plain["kdm"] > 1.3 * plain["fdk"] and plain["cd"] < 0.6 * plain["fdk"], plain
+
+
+@pytest.mark.parametrize("make", [lambda: FDKStudent(LAYOUT, H, FDKConfig(**SHARED)),
+                                  lambda: KDMStudent(LAYOUT, H, KDMConfig(**SHARED))])
+def test_latent_fit_is_relative_to_the_target_latent_scale(make):
+    """Held-out L_lat grows with the square of the latent scale, which no loss fixes; lat_relative does not
+    (untrained students: FDK's modal gains start at 1 whatever the latent)."""
+    from dnk_training.distill_cli import latent_fit
+
+    torch.manual_seed(0)
+    model, held = make(), toy_pairs(256, 1)
+    fit = latent_fit(model, held.prior.numpy(), held.target.numpy())
+    z0_hat, z0 = model.latents(held.prior, held.target)
+    assert fit["lat_mse"] == pytest.approx(float((z0_hat - z0).pow(2).mean()), rel=1e-5) and fit["lat_mse"] > 0
+    with torch.no_grad():  # every latent 10x larger: the encoders' last layers scaled (KDM's K is linear)
+        for enc in ("phi", "phi_t", "phi_0"):
+            if hasattr(model, enc):
+                getattr(model, enc)[-1].weight.mul_(10)
+                getattr(model, enc)[-1].bias.mul_(10)
+    scaled = latent_fit(model, held.prior.numpy(), held.target.numpy())
+    assert scaled["target_latent_mean_square"] == pytest.approx(100 * fit["target_latent_mean_square"], rel=1e-4)
+    assert scaled["lat_relative"] == pytest.approx(fit["lat_relative"], rel=1e-3)  # FDK's gains start constant
+    assert latent_fit(ConsistencyStudent(LAYOUT, H, ABAR, CT_CFG, mode="ct"), held.prior.numpy(),
+                      held.target.numpy()) is None

@@ -80,6 +80,10 @@ class FDKStudent(Student):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.unflat(self.psi(z))
 
+    def latents(self, prior: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(z^_0, phi(x^_0)): the two sides of L_lat, for diagnostics."""
+        return self.transition(self.encode(prior))[0], self.encode_target(target)
+
     def forward(self, prior: torch.Tensor) -> torch.Tensor:
         z0, _ = self.transition(self.encode(prior))
         return self.reimpose(self.decode(z0), prior)

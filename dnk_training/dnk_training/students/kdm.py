@@ -58,6 +58,10 @@ class StaticKoopmanStudent(Student):
     def forward(self, prior: torch.Tensor) -> torch.Tensor:
         return self.predict(prior, self.transition)
 
+    def latents(self, prior: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(K phi_T(x~_T), phi_0(x^_0)) without the training noise: the two sides of L_lat, for diagnostics."""
+        return self.transition(self.phi_t(self.flat(prior))), self.phi_0(self.flat(target))
+
     def predict(self, prior: torch.Tensor, transition) -> torch.Tensor:
         """x^^_0 = psi(transition(phi_T(x~_T))), fixed entries re-imposed."""
         return self.reimpose(self.unflat(self.psi(transition(self.phi_t(self.flat(prior))))), prior)
