@@ -18,7 +18,7 @@
 #            classifier selector and the teacher 3 eval seeds x TEACHER_EPISODES (their decisions cost
 #            65 ms and ~1 s here; the teacher runs one job per eval seed, slowest first); two
 #            single-threaded evaluations at a time and nothing else;
-#   report   table1.md/json, significance.md/json, pareto.png, candidates_pca.png.
+#   report   table1.md/json, significance.md/json, pareto.png, candidates_pca.png, fidelity.md.
 set -eo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -133,5 +133,6 @@ if has eval; then
 fi
 if has report; then
   python -m dnk_training.eval.cli report "$OUT"/results/*.json --out "$OUT"
+  python reports/table1/fidelity_table.py "$OUT" > "$OUT/fidelity.md"
 fi
 echo "run_table1: done $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
