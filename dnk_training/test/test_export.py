@@ -36,6 +36,7 @@ ABAR = torch.cat([torch.ones(1), Schedule(20).sqrt_ac.pow(2)])
 def _students():
     return {
         "fdk": FDKStudent(LAYOUT, H, FDKConfig(**SHARED, rank=4)),
+        "fdk-latent-norm": FDKStudent(LAYOUT, H, FDKConfig(**SHARED, latent_norm=True)),
         "kdm": KDMStudent(LAYOUT, H, KDMConfig(**SHARED)),
         "kdmf": KDMFStudent(LAYOUT, H, KDMFConfig(**SHARED, num_real=2)),
         "cd": ConsistencyStudent(LAYOUT, H, ABAR, ConsistencyConfig(**SHARED), mode="cd"),
@@ -43,7 +44,7 @@ def _students():
     }
 
 
-@pytest.mark.parametrize("kind", ["fdk", "kdm", "kdmf", "cd", "ct"])
+@pytest.mark.parametrize("kind", ["fdk", "fdk-latent-norm", "kdm", "kdmf", "cd", "ct"])
 def test_student_export_parity_and_runtime_load(tmp_path, kind):
     torch.manual_seed(0)
     model = _students()[kind]

@@ -64,7 +64,7 @@ class FDKStudent(Student):
         nn.init.ones_(last.bias)
 
     def _latent(self, z: torch.Tensor) -> torch.Tensor:
-        return nn.functional.layer_norm(z, z.shape[-1:]) if self.cfg.latent_norm else z
+        return nn.functional.layer_norm(z, (self.cfg.latent_dim,)) if self.cfg.latent_norm else z
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self._latent(self.phi(self.flat(x)))
