@@ -110,6 +110,10 @@ def test_report_cli_writes_table_and_figures(tmp_path):
     assert [r["method"] for r in rows] == ["Teacher", "DNK (IQL)"]
     sig = json.loads((out / "significance.json").read_text())  # DNK (IQL) against every other row
     assert [(r["a"], r["b"]) for r in sig] == [("DNK (IQL)", "Teacher")] and sig[0]["difference"] > 0
+    assert main(["report", str(tmp_path / "s.json"), str(tmp_path / "t.json"), "--out", str(out / "t"),
+                 "--reference", "Teacher"]) == 0  # a study row can be the reference
+    sig = json.loads((out / "t" / "significance.json").read_text())
+    assert [(r["a"], r["b"]) for r in sig] == [("Teacher", "DNK (IQL)")] and sig[0]["difference"] < 0
     for png in ("pareto.png", "candidates_pca.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # merge through the CLI, then an unknown file gives exit code 2, not a traceback

@@ -102,7 +102,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from dnk_training.eval.report import write_report
-    paths = write_report(merge_runs(r for f in args.files for r in load_results(f).runs), args.out)
+    paths = write_report(merge_runs(r for f in args.files for r in load_results(f).runs), args.out, args.reference)
     for name, path in paths.items():
         print(f"{name}: {path}")
     return 0
@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", required=True, help="merged results JSON")
     r = sub.add_parser("report", help="Table I (Markdown/JSON), Pareto plot, candidate PCA")
     r.add_argument("files", nargs="+", help="results JSON files (merged on the fly)")
+    r.add_argument("--reference", default=None,
+                   help="method every other row is compared with in significance.md (default 'DNK (IQL)')")
     r.add_argument("--out", required=True, help="output directory, e.g. results/table1/ (reports/ is regenerated "
                    "only by the report scripts)")
     return parser

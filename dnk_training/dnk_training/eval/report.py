@@ -205,7 +205,7 @@ def plot_candidates_pca(runs: list[MethodRun], path: Path) -> Path | None:
     return path
 
 
-def write_report(results: ResultsFile, out_dir: str | Path) -> dict[str, Path]:
+def write_report(results: ResultsFile, out_dir: str | Path, reference: str | None = None) -> dict[str, Path]:
     """table1.md, table1.json, pareto.png, candidates_pca.png under out_dir."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -219,7 +219,7 @@ def write_report(results: ResultsFile, out_dir: str | Path) -> dict[str, Path]:
          "settings": [r.setting for r in g], "host": g[0].host,
          "load_avg_1min_per_seed": [s.load_avg_1min for r in g for s in r.seeds], **m.model_dump()}
         for g, m in rows], indent=2) + "\n")
-    sig = significance(groups)
+    sig = significance(groups, reference or REFERENCE)
     if sig:
         paths["significance_md"] = out / "significance.md"
         paths["significance_md"].write_text(significance_markdown(sig))
