@@ -117,9 +117,10 @@ def method_metrics(normalized_by_seed: Mapping[Hashable, Sequence[float]], raw_r
                    latency_samples_ms: Sequence[float], lengths: Sequence[int], terminated: Sequence[bool]) -> MethodMetrics:
     """All Table I columns for one method; keys (training seed, eval seed) pool several trained models.
     lengths / terminated: per episode, in any order (the env's own record of how each episode ended)."""
-    if len(lengths) != len(terminated) or len(lengths) != sum(len(v) for v in normalized_by_seed.values()):
+    num_episodes = sum(len(v) for v in normalized_by_seed.values())
+    if len(lengths) != len(terminated) or len(lengths) != num_episodes:
         raise ValueError(f"lengths ({len(lengths)}) and terminated ({len(terminated)}) need one entry per episode "
-                         f"({sum(len(v) for v in normalized_by_seed.values())})")
+                         f"({num_episodes})")
     lat = np.asarray(latency_samples_ms, dtype=np.float64)
     by_model: dict[Hashable, list[float]] = {}
     for key, episodes in normalized_by_seed.items():
@@ -129,7 +130,7 @@ def method_metrics(normalized_by_seed: Mapping[Hashable, Sequence[float]], raw_r
         num_seeds=len(normalized_by_seed),
         num_training_seeds=len(by_model),
         training_seed_std=float(model_means.std()),
-        num_episodes=sum(len(v) for v in normalized_by_seed.values()),
+        num_episodes=num_episodes,
         raw_return_mean=float(np.mean(raw_returns)),
         num_decisions=int(lat.size),
         episode_steps_mean=float(np.mean(lengths)),
