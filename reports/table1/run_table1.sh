@@ -5,6 +5,8 @@
 #   bash reports/table1/run_table1.sh                  # everything, resumable: rerun to continue
 #   PARTS="eval report" bash reports/table1/run_table1.sh
 #   TASK=walker2d OUT=reports/table1/walker2d bash reports/table1/run_table1.sh   # Walker2d-v5 (H = 32)
+#   A study of a student setting (reports/table1/run_latent_norm_study.sh): STUDENT_SET="fdk.latent_norm=true"
+#   (--set for train-student), FDK_LABEL (the row's name), ROWS="students" (which eval rows to run).
 #
 # Parts, in order (each skips what is already on disk):
 #   models   teacher, return classifier, IQL critic (reports/teacher/train_small.sh), when missing;
@@ -35,6 +37,9 @@ MODELS=(${MODELS:-fdk kdm kdmf cd ct})  # MODELS="fdk kdm kdmf ct": a subset (e.
 EPISODES="${EPISODES:-5}"
 TEACHER_EPISODES="${TEACHER_EPISODES:-1}"
 DATA="${DATA:-${TASK}_medium_expert-dnk-v0.hdf5}"
+STUDENT_SET="${STUDENT_SET:-}"  # space-separated key=value, each passed to train-student as --set
+FDK_LABEL="${FDK_LABEL:-DNK (IQL)}"
+ROWS=" ${ROWS:-teacher classifier students} "
 case "$TASK" in halfcheetah) ENV_ID=HalfCheetah-v5;; walker2d) ENV_ID=Walker2d-v5;;
   *) echo "run_table1: TASK=$TASK unknown; use halfcheetah or walker2d" >&2; exit 2;; esac
 PARTS=" ${PARTS:-models pairs students fidelity floor eval report} "
@@ -42,7 +47,7 @@ has() { [[ "$PARTS" == *" $1 "* ]]; }
 train() { nice -n 10 python -m dnk_training.cli "$@" --artifacts "$ART" --preset "$PRESET" --threads 1; }
 stem() { if [ "$2" = 0 ]; then echo "$1"; else echo "$1-s$2"; fi; }  # = distill_cli.run_name
 export -f train stem
-export ART PRESET
+export ART PRESET STUDENT_SET
 
 if has models && { [ ! -f "$ART/iql.json" ] || [ ! -f "$ART/teacher.json" ] || [ ! -f "$ART/classifier.json" ]; }; then
   TASK="$TASK" OUT="$ART" bash reports/teacher/train_small.sh
@@ -56,10 +61,11 @@ fi
 
 student_job() {  # model seed: train (resuming a checkpoint when there is one), then export
   local name; name=$(stem "$1" "$2")
-  local resume=()
-  compgen -G "$ART/runs/$name/checkpoints/ckpt_*.json" >/dev/null && resume=(--resume)
+  local extra=() kv
+  compgen -G "$ART/runs/$name/checkpoints/ckpt_*.json" >/dev/null && extra=(--resume)
+  for kv in $STUDENT_SET; do extra+=(--set "$kv"); done  # export and distill-report read it from the checkpoint
   # a training that failed or was stopped is not exported (xargs' `bash -c` does not inherit set -e)
-  train train-student --model "$1" --train-seed "$2" --no-progress "${resume[@]}" > "$ART/train_$name.log" 2>&1 \
+  train train-student --model "$1" --train-seed "$2" --no-progress "${extra[@]}" > "$ART/train_$name.log" 2>&1 \
     || { echo "$name: training failed or stopped, not exported (rerun to resume): $ART/train_$name.log"; return 1; }
   train export --models "$1" --train-seed "$2" >> "$ART/train_$name.log" 2>&1
   tail -n 2 "$ART/train_$name.log" | head -n 1
@@ -105,7 +111,7 @@ fi
 EVAL=(nice -n 10 python -m dnk_training.eval.cli d4rl --resume --env "$ENV_ID" --seeds 0 1 2 --max-steps 1000
       --num-candidates 64 --temperature 0.5 --threads 1 --provider cpu --candidate-states 4 --candidate-dataset "$DATA"
       --no-progress)
-label() { case "$1" in fdk) echo "DNK (IQL)";; kdm) echo KDM;; kdmf) echo KDM-F;; cd) echo CD;; ct) echo CT;; esac; }
+label() { case "$1" in fdk) echo "$FDK_LABEL";; kdm) echo KDM;; kdmf) echo KDM-F;; cd) echo CD;; ct) echo CT;; esac; }
 eval_job() {  # kind model seed
   local res="$OUT/results"
   mkdir -p "$res"
@@ -122,11 +128,12 @@ eval_job() {  # kind model seed
   esac
 }
 export -f eval_job label
-export EVAL_STR="${EVAL[*]}" OUT EPISODES TEACHER_EPISODES
+export EVAL_STR="${EVAL[*]}" OUT EPISODES TEACHER_EPISODES FDK_LABEL
 if has eval; then
-  { for s in 0 1 2; do echo "teacher - $s"; done
-    for s in "${TRAIN_SEEDS[@]}"; do echo "classifier fdk $s"; done
-    for s in "${TRAIN_SEEDS[@]}"; do for m in "${MODELS[@]}"; do echo "student $m $s"; done; done; } > /tmp/table1_eval.$$
+  { [[ "$ROWS" == *" teacher "* ]] && for s in 0 1 2; do echo "teacher - $s"; done
+    [[ "$ROWS" == *" classifier "* ]] && for s in "${TRAIN_SEEDS[@]}"; do echo "classifier fdk $s"; done
+    [[ "$ROWS" == *" students "* ]] && for s in "${TRAIN_SEEDS[@]}"; do for m in "${MODELS[@]}"; do echo "student $m $s"; done; done
+    true; } > /tmp/table1_eval.$$
   # bash -c cannot inherit an array: rebuild EVAL from its string form inside each job
   xargs -P 2 -L 1 bash -c 'read -r -a EVAL <<< "$EVAL_STR"; eval_job "$0" "$1" "$2"' < /tmp/table1_eval.$$
   rm -f /tmp/table1_eval.$$
