@@ -39,12 +39,13 @@ def _students():
         "fdk-latent-norm": FDKStudent(LAYOUT, H, FDKConfig(**SHARED, latent_norm=True)),
         "kdm": KDMStudent(LAYOUT, H, KDMConfig(**SHARED)),
         "kdmf": KDMFStudent(LAYOUT, H, KDMFConfig(**SHARED, num_real=2)),
+        "kdmf-latent-norm": KDMFStudent(LAYOUT, H, KDMFConfig(**SHARED, num_real=2, latent_norm=True)),
         "cd": ConsistencyStudent(LAYOUT, H, ABAR, ConsistencyConfig(**SHARED), mode="cd"),
         "ct": ConsistencyStudent(LAYOUT, H, ABAR, ConsistencyConfig(**SHARED), mode="ct"),
     }
 
 
-@pytest.mark.parametrize("kind", ["fdk", "fdk-latent-norm", "kdm", "kdmf", "cd", "ct"])
+@pytest.mark.parametrize("kind", ["fdk", "fdk-latent-norm", "kdm", "kdmf", "kdmf-latent-norm", "cd", "ct"])
 def test_student_export_parity_and_runtime_load(tmp_path, kind):
     torch.manual_seed(0)
     model = _students()[kind]

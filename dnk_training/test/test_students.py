@@ -125,6 +125,30 @@ def test_kdm_trains_both_latents_as_the_reference_does():
         assert (got is not None and got.abs().sum() > 0) == expect
 
 
+@pytest.mark.parametrize("make,encoders", [
+    (lambda **kw: FDKStudent(LAYOUT, H, FDKConfig(**SHARED, **kw)), ("phi",)),
+    (lambda **kw: KDMStudent(LAYOUT, H, KDMConfig(**SHARED, **kw)), ("phi_t", "phi_0")),
+    (lambda **kw: KDMFStudent(LAYOUT, H, KDMFConfig(**SHARED, **kw)), ("phi_t", "phi_0")),
+])
+def test_latent_norm_fixes_the_latent_scale_of_every_koopman_encoder(make, encoders):
+    """With latent_norm the latents on both sides of L_lat have zero mean and unit variance per sample,
+    whatever the encoders' scale; without it (the default) they do not."""
+    torch.manual_seed(0)
+    x = toy_pairs(8, 0)
+    m = make(latent_norm=True)
+    z_pred, z_target = m.latents(x.prior, x.target)
+    assert torch.allclose(z_target.mean(-1), torch.zeros(8), atol=1e-5)
+    assert torch.allclose(z_target.var(-1, unbiased=False), torch.ones(8), atol=1e-2)  # layer_norm eps 1e-5
+    with torch.no_grad():
+        for name in encoders:
+            getattr(m, name)[-1].weight.mul_(100)
+            getattr(m, name)[-1].bias.mul_(100)
+    assert torch.allclose(m.latents(x.prior, x.target)[1], z_target, rtol=1e-2, atol=1e-3)  # scale x100 -> same
+    assert torch.allclose(m.latents(x.prior, x.target)[0], z_pred, rtol=1e-2, atol=1e-3)
+    plain = make()
+    assert not torch.allclose(plain.latents(x.prior, x.target)[1].var(-1, unbiased=False), torch.ones(8), atol=1e-2)
+
+
 @pytest.mark.parametrize("make", [
     lambda: KDMStudent(LAYOUT, H, KDMConfig(**SHARED)),
     lambda: ConsistencyStudent(LAYOUT, H, ABAR, CT_CFG, mode="ct"),

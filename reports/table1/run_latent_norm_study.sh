@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The latent-norm study: FDK with phi's output layer-normalized (fdk.latent_norm=true), trained on the same
-# pairs, budget and training seeds as Table I's FDK, evaluated in the same harness (run_table1.sh), then
-# bootstrapped against every Table I row with the study as the reference row.
+# The latent-norm study: the Koopman students (FDK, and KDM / KDM-F as the control) with every encoder
+# output layer-normalized (latent_norm=true), trained on the same pairs, budget and training seeds as
+# Table I's, evaluated in the same harness (run_table1.sh) with DNK's classifier row too, then bootstrapped
+# against every Table I row and each other with the study's DNK (IQL) as the reference row.
 #
 #   bash reports/table1/run_latent_norm_study.sh                                        # HalfCheetah
 #   TASK=walker2d TABLE=reports/table1/walker2d bash reports/table1/run_latent_norm_study.sh
@@ -16,7 +17,8 @@ TABLE="${TABLE:-reports/table1}"
 BASE="artifacts/$TASK"
 ART="$BASE/latnorm"
 OUT="$TABLE/study_latent_norm"
-LABEL="DNK latent-norm (IQL)"
+VARIANT=latent-norm
+MODELS="${MODELS:-fdk kdm kdmf}"
 PARTS=" ${PARTS:-students fidelity eval report} "
 for f in teacher.json teacher.safetensors classifier.json classifier.safetensors iql.json iql.safetensors pairs selectors; do
   [ -e "$BASE/$f" ] || { echo "run_latent_norm_study: $BASE/$f missing; run reports/table1/run_table1.sh first" >&2; exit 2; }
@@ -28,11 +30,12 @@ done
 study_parts=""
 for p in students fidelity eval; do [[ "$PARTS" == *" $p "* ]] && study_parts="$study_parts $p"; done
 if [ -n "$study_parts" ]; then
-  TASK="$TASK" ART="$ART" OUT="$OUT" MODELS=fdk STUDENT_SET="fdk.latent_norm=true" FDK_LABEL="$LABEL" ROWS=students \
-    PARTS="$study_parts" bash reports/table1/run_table1.sh
+  TASK="$TASK" ART="$ART" OUT="$OUT" MODELS="$MODELS" VARIANT="$VARIANT" ROWS="classifier students" \
+    STUDENT_SET="$(for m in $MODELS; do printf '%s.latent_norm=true ' "$m"; done)" PARTS="$study_parts" \
+    bash reports/table1/run_table1.sh
 fi
 if [[ "$PARTS" == *" report "* ]]; then
   . scripts/env.sh
   MPLBACKEND=Agg python -m dnk_training.eval.cli report "$TABLE"/results/*.json "$OUT"/results/*.json --out "$OUT" \
-    --reference "$LABEL"
+    --reference "DNK $VARIANT (IQL)"
 fi

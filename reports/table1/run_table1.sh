@@ -6,7 +6,7 @@
 #   PARTS="eval report" bash reports/table1/run_table1.sh
 #   TASK=walker2d OUT=reports/table1/walker2d bash reports/table1/run_table1.sh   # Walker2d-v5 (H = 32)
 #   A study of a student setting (reports/table1/run_latent_norm_study.sh): STUDENT_SET="fdk.latent_norm=true"
-#   (--set for train-student), FDK_LABEL (the row's name), ROWS="students" (which eval rows to run).
+#   (--set for train-student), VARIANT (put in the rows' names: "DNK latent-norm (IQL)"), ROWS (eval rows).
 #
 # Parts, in order (each skips what is already on disk):
 #   models   teacher, return classifier, IQL critic (reports/teacher/train_small.sh), when missing;
@@ -38,7 +38,7 @@ EPISODES="${EPISODES:-5}"
 TEACHER_EPISODES="${TEACHER_EPISODES:-1}"
 DATA="${DATA:-${TASK}_medium_expert-dnk-v0.hdf5}"
 STUDENT_SET="${STUDENT_SET:-}"  # space-separated key=value, each passed to train-student as --set
-FDK_LABEL="${FDK_LABEL:-DNK (IQL)}"
+VARIANT="${VARIANT:+ $VARIANT}"  # a study's name in its rows' labels
 ROWS=" ${ROWS:-teacher classifier students} "
 case "$TASK" in halfcheetah) ENV_ID=HalfCheetah-v5;; walker2d) ENV_ID=Walker2d-v5;;
   *) echo "run_table1: TASK=$TASK unknown; use halfcheetah or walker2d" >&2; exit 2;; esac
@@ -111,7 +111,8 @@ fi
 EVAL=(nice -n 10 python -m dnk_training.eval.cli d4rl --resume --env "$ENV_ID" --seeds 0 1 2 --max-steps 1000
       --num-candidates 64 --temperature 0.5 --threads 1 --provider cpu --candidate-states 4 --candidate-dataset "$DATA"
       --no-progress)
-label() { case "$1" in fdk) echo "$FDK_LABEL";; kdm) echo KDM;; kdmf) echo KDM-F;; cd) echo CD;; ct) echo CT;; esac; }
+label() { case "$1" in fdk) echo "DNK$VARIANT (IQL)";; classifier) echo "DNK$VARIANT (classifier)";; kdm) echo "KDM$VARIANT";;
+  kdmf) echo "KDM-F$VARIANT";; cd) echo "CD$VARIANT";; ct) echo "CT$VARIANT";; esac; }
 eval_job() {  # kind model seed
   local res="$OUT/results"
   mkdir -p "$res"
@@ -119,7 +120,7 @@ eval_job() {  # kind model seed
     teacher) "${EVAL[@]}" --method Teacher --teacher "$ART" --seeds "$3" --episodes "$TEACHER_EPISODES" \
       --out "$res/teacher_seed$3.json";;  # one job per eval seed: the two cores share the slowest row
     classifier) local n; n=$(stem fdk "$3")
-      "${EVAL[@]}" --method "DNK (classifier)" --student "$ART/students/$n.onnx" --training-seed "$3" \
+      "${EVAL[@]}" --method "$(label classifier)" --student "$ART/students/$n.onnx" --training-seed "$3" \
         --selector classifier --selector-model "$ART/selectors/classifier.onnx" --episodes "$TEACHER_EPISODES" \
         --out "$res/${n}_classifier.json";;
     student) local n; n=$(stem "$2" "$3")
@@ -128,7 +129,7 @@ eval_job() {  # kind model seed
   esac
 }
 export -f eval_job label
-export EVAL_STR="${EVAL[*]}" OUT EPISODES TEACHER_EPISODES FDK_LABEL
+export EVAL_STR="${EVAL[*]}" OUT EPISODES TEACHER_EPISODES VARIANT
 if has eval; then
   { [[ "$ROWS" == *" teacher "* ]] && for s in 0 1 2; do echo "teacher - $s"; done
     [[ "$ROWS" == *" classifier "* ]] && for s in "${TRAIN_SEEDS[@]}"; do echo "classifier fdk $s"; done

@@ -40,6 +40,21 @@ class StudentConfig(BaseModel):
     depth: int = Field(2, ge=1, description="hidden layers per MLP")
 
 
+class KoopmanConfig(StudentConfig):
+    """Fields shared by the Koopman students (FDK, KDM, KDM-F)."""
+
+    latent_norm: bool = Field(
+        False, description="layer-normalize every encoder output (no affine): each latent has zero mean and unit "
+        "variance over its m entries. Fixes the latent scale, which no loss of method.md fixes (FDK's target latents "
+        "grew to a mean square ~5000 on Walker2d). False = method.md and the baselines' references as written; "
+        "config/distill.yaml turns it on for FDK (reports/table1: the latent-norm studies)")
+
+
+def latent(z: torch.Tensor, cfg: KoopmanConfig) -> torch.Tensor:
+    """An encoder's output as the latent the transition sees: layer-normalized with `latent_norm`."""
+    return nn.functional.layer_norm(z, (cfg.latent_dim,)) if cfg.latent_norm else z
+
+
 def mlp(d_in: int, d_out: int, hidden: int, depth: int) -> nn.Sequential:
     """Plain SiLU MLP: small, fast on CPU, and ONNX-friendly."""
     layers: list[nn.Module] = []

@@ -18,10 +18,10 @@ from dnk_training.losses import (
     weighted_total,
 )
 from dnk_training.configs import LayoutConfig
-from dnk_training.students.common import Student, StudentConfig, mlp
+from dnk_training.students.common import KoopmanConfig, Student, latent, mlp
 
 
-class FDKConfig(StudentConfig):
+class FDKConfig(KoopmanConfig):
     """FDK architecture + loss weights (defaults of method.md)."""
 
     rank: int | None = Field(
@@ -31,9 +31,6 @@ class FDKConfig(StudentConfig):
     separate_encoders: bool = Field(
         False, description="a study switch, not the method: encode the teacher targets with a second encoder "
         "phi_0 (as KDM does) instead of method.md's one phi shared with the priors")
-    latent_norm: bool = Field(
-        False, description="a study switch, not the method: layer-normalize phi's output (no affine), fixing the "
-        "latent scale that no loss of the method fixes (Walker2d's target latents grew to a mean square ~5000)")
     loss: LossConfig = LossConfig()
 
 
@@ -63,15 +60,12 @@ class FDKStudent(Student):
         nn.init.zeros_(last.weight)
         nn.init.ones_(last.bias)
 
-    def _latent(self, z: torch.Tensor) -> torch.Tensor:
-        return nn.functional.layer_norm(z, (self.cfg.latent_dim,)) if self.cfg.latent_norm else z
-
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self._latent(self.phi(self.flat(x)))
+        return latent(self.phi(self.flat(x)), self.cfg)
 
     def encode_target(self, x: torch.Tensor) -> torch.Tensor:
         """phi(x^_0): the shared encoder, or phi_0 with separate_encoders."""
-        return self._latent(self.phi_0(self.flat(x))) if self.cfg.separate_encoders else self.encode(x)
+        return latent(self.phi_0(self.flat(x)), self.cfg) if self.cfg.separate_encoders else self.encode(x)
 
     def transition(self, z_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(11): returns z^_0 and the modal gains g(z_T)."""

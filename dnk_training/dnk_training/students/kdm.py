@@ -15,10 +15,10 @@ from torch import nn
 
 from dnk_training.configs import LayoutConfig
 from dnk_training.losses import LossConfig, lat_loss, weighted_total
-from dnk_training.students.common import Student, StudentConfig, mlp
+from dnk_training.students.common import KoopmanConfig, Student, latent, mlp
 
 
-class KDMConfig(StudentConfig):
+class KDMConfig(KoopmanConfig):
     """KDM: L_rec + L_lat + L_pred (push), unweighted samples (w_min = w_max = 1) as in the reference."""
 
     latent_noise: float = Field(0.4, ge=0, description="std of the Gaussian noise on both latents during "
@@ -50,6 +50,14 @@ class StaticKoopmanStudent(Student):
         """(scalar loss terms, extra logs)."""
         return {}, {}
 
+    def encode_prior(self, prior: torch.Tensor) -> torch.Tensor:
+        """phi_T(x~_T) as the transition sees it (`latent_norm` applied)."""
+        return latent(self.phi_t(self.flat(prior)), self.cfg)
+
+    def encode_target(self, target: torch.Tensor) -> torch.Tensor:
+        """phi_0(x^_0) as L_lat and the reconstruction see it (`latent_norm` applied)."""
+        return latent(self.phi_0(self.flat(target)), self.cfg)
+
     def _noisy(self, z: torch.Tensor) -> torch.Tensor:
         if self.cfg.latent_noise == 0:
             return z
@@ -60,16 +68,16 @@ class StaticKoopmanStudent(Student):
 
     def latents(self, prior: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(K phi_T(x~_T), phi_0(x^_0)) without the training noise: the two sides of L_lat, for diagnostics."""
-        return self.transition(self.phi_t(self.flat(prior))), self.phi_0(self.flat(target))
+        return self.transition(self.encode_prior(prior)), self.encode_target(target)
 
     def predict(self, prior: torch.Tensor, transition) -> torch.Tensor:
         """x^^_0 = psi(transition(phi_T(x~_T))), fixed entries re-imposed."""
-        return self.reimpose(self.unflat(self.psi(transition(self.phi_t(self.flat(prior))))), prior)
+        return self.reimpose(self.unflat(self.psi(transition(self.encode_prior(prior)))), prior)
 
     def losses(self, prior, target, weight, window):
-        z0_pushed = self.transition(self._noisy(self.phi_t(self.flat(prior))))
+        z0_pushed = self.transition(self._noisy(self.encode_prior(prior)))
         x_push = self.reimpose(self.unflat(self.psi(z0_pushed)), prior)
-        z0 = self.phi_0(self.flat(target))
+        z0 = self.encode_target(target)
         x_rec = self.unflat(self.psi(self._noisy(z0)))
         rec, pred = self.entry_losses(x_rec, x_push, target, self.cfg.loss.entries)
         terms = {"rec": rec, "lat": lat_loss(z0_pushed, z0, detach=self.cfg.stop_grad_latent), "pred": pred}
