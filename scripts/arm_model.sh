@@ -19,8 +19,10 @@ PAIRS="${ARM_PAIRS:-32768}"
 HELDOUT_PAIRS="${ARM_HELDOUT_PAIRS:-2048}"
 STUDENT_STEPS="${ARM_STUDENT_STEPS:-10000}"
 THREADS="${ARM_THREADS:-2}"
-# the students' settings (reports/arm_distill_m8k: free-entry losses; FDK's targets through their own encoder)
-STUDENT_SET=(--set fdk.loss.entries=free --set kdm.loss.entries=free --set fdk.separate_encoders=true)
+# the students' settings (reports/arm_distill_m8k: free-entry losses; FDK's targets through their own encoder;
+# FDK's latents not layer-normalized, as the shipped model was trained: latent_norm is measured on locomotion only)
+STUDENT_SET=(--set fdk.loss.entries=free --set kdm.loss.entries=free --set fdk.separate_encoders=true
+             --set fdk.latent_norm=false)
 MODELS="dnk_bringup/models"
 
 echo "arm-model: demonstrations -> $DEMOS"

@@ -281,3 +281,16 @@ def test_latent_fit_is_relative_to_the_target_latent_scale(make):
     assert scaled["lat_relative"] == pytest.approx(fit["lat_relative"], rel=1e-3)  # FDK's gains start constant
     assert latent_fit(ConsistencyStudent(LAYOUT, H, ABAR, CT_CFG, mode="ct"), held.prior.numpy(),
                       held.target.numpy()) is None
+
+
+def test_latent_norm_is_on_for_fdk_in_the_config_and_off_for_configs_written_before_it():
+    """config/distill.yaml turns it on for FDK only (the studies found it hurts KDM / KDM-F); a checkpoint's
+    stored student_config without the field (written before it existed) rebuilds the model it was."""
+    from dnk_training.students.config import load_distill_config
+
+    for preset in ("small", "table1", "paper"):
+        d = load_distill_config(preset)
+        assert d.fdk.latent_norm and not d.kdm.latent_norm and not d.kdmf.latent_norm
+    stored = FDKConfig(**SHARED).model_dump(mode="json")
+    stored.pop("latent_norm")
+    assert FDKConfig.model_validate(stored).latent_norm is False
