@@ -284,7 +284,7 @@ def test_latent_fit_is_relative_to_the_target_latent_scale(make):
 
 
 def test_latent_norm_is_on_for_fdk_in_the_config_and_off_for_configs_written_before_it():
-    """config/distill.yaml turns it on for FDK only (the studies found it hurts KDM / KDM-F); a checkpoint's
+    """config/distill.yaml turns it on for FDK only (the studies found it does not help KDM / KDM-F); a checkpoint's
     stored student_config without the field (written before it existed) rebuilds the model it was."""
     from dnk_training.students.config import load_distill_config
 
