@@ -7,7 +7,7 @@ import pytest
 
 from dnk_training.eval.cli import main
 from dnk_training.eval.metrics import normalized_return
-from dnk_training.eval.report import _pareto_front, pca_project, run_metrics
+from dnk_training.eval.report import _pareto_front, label_heights, pca_project, run_metrics
 from dnk_training.eval.results import (
     Candidates, EpisodeResult, MethodRun, ResultsFile, SeedResult, load_results, merge_files, merge_runs,
     save_results,
@@ -77,6 +77,18 @@ def test_pareto_front():
     lat = np.array([1.0, 2.0, 100.0, 3.0])
     ret = np.array([0.5, 0.4, 0.9, 0.7])
     assert _pareto_front(lat, ret) == [0, 3, 2]  # point 1 is dominated by point 0
+
+
+def test_pareto_labels_of_close_points_are_spread_and_far_ones_stay():
+    """Four Koopman rows within 0.1 ms and 0.04 return (Walker2d's plot) get labels one gap apart;
+    the teacher at 1000 ms keeps its label at its own return."""
+    lat = np.array([1.7, 1.75, 1.8, 1.85, 1127.0])
+    ret = np.array([0.294, 0.297, 0.273, 0.257, 0.296])
+    y = label_heights(lat, ret, gap=0.02)
+    near = np.sort(y[:4])
+    assert np.all(np.diff(near) >= 0.02 - 1e-12) and np.all(y[:4] >= ret[:4])
+    assert y[4] == ret[4]
+    assert y[3] == ret[3]  # the lowest keeps its place
 
 
 def test_pca_fit_on_reference():
