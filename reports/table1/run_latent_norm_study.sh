@@ -20,12 +20,10 @@ OUT="$TABLE/study_latent_norm"
 VARIANT=latent-norm
 MODELS="${MODELS:-fdk kdm kdmf}"
 PARTS=" ${PARTS:-students fidelity eval report} "
-for f in teacher.json teacher.safetensors classifier.json classifier.safetensors iql.json iql.safetensors pairs selectors; do
-  [ -e "$BASE/$f" ] || { echo "run_latent_norm_study: $BASE/$f missing; run reports/table1/run_table1.sh first" >&2; exit 2; }
-done
 mkdir -p "$ART"
 for f in teacher.json teacher.safetensors classifier.json classifier.safetensors iql.json iql.safetensors pairs selectors; do
-  ln -sfn "$(realpath "$BASE/$f")" "$ART/$f"
+  [ -e "$BASE/$f" ] || { echo "run_latent_norm_study: $BASE/$f missing; run reports/table1/run_table1.sh first" >&2; exit 2; }
+  ln -sfn "$(realpath "$BASE/$f")" "$ART/$f"  # Table I's teacher, selectors and pairs, shared
 done
 study_parts=""
 for p in students fidelity eval; do [[ "$PARTS" == *" $p "* ]] && study_parts="$study_parts $p"; done
