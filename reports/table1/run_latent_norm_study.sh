@@ -17,7 +17,7 @@ TABLE="${TABLE:-reports/table1}"
 BASE="artifacts/$TASK"
 ART="$BASE/latnorm"
 OUT="$TABLE/study_latent_norm"
-VARIANT=latent-norm
+VARIANT=latent-norm  # rows "DNK latent-norm (IQL)", "KDM latent-norm", ...
 MODELS="${MODELS:-fdk kdm kdmf}"
 PARTS=" ${PARTS:-students fidelity eval report} "
 mkdir -p "$ART"
@@ -25,15 +25,8 @@ for f in teacher.json teacher.safetensors classifier.json classifier.safetensors
   [ -e "$BASE/$f" ] || { echo "run_latent_norm_study: $BASE/$f missing; run reports/table1/run_table1.sh first" >&2; exit 2; }
   ln -sfn "$(realpath "$BASE/$f")" "$ART/$f"  # Table I's teacher, selectors and pairs, shared
 done
-study_parts=""
-for p in students fidelity eval; do [[ "$PARTS" == *" $p "* ]] && study_parts="$study_parts $p"; done
-if [ -n "$study_parts" ]; then
-  TASK="$TASK" ART="$ART" OUT="$OUT" MODELS="$MODELS" VARIANT="$VARIANT" ROWS="classifier students" \
-    STUDENT_SET="$(for m in $MODELS; do printf '%s.latent_norm=true ' "$m"; done)" PARTS="$study_parts" \
-    bash reports/table1/run_table1.sh
-fi
-if [[ "$PARTS" == *" report "* ]]; then
-  . scripts/env.sh
-  MPLBACKEND=Agg python -m dnk_training.eval.cli report "$TABLE"/results/*.json "$OUT"/results/*.json --out "$OUT" \
-    --reference "DNK $VARIANT (IQL)"
-fi
+parts=""  # the study's parts of run_table1.sh: Table I's models, pairs and floor are shared, not redone
+for p in students fidelity eval report; do [[ "$PARTS" == *" $p "* ]] && parts="$parts $p"; done
+TASK="$TASK" ART="$ART" OUT="$OUT" MODELS="$MODELS" VARIANT="$VARIANT" ROWS="classifier students" BESIDE="$TABLE" \
+  STUDENT_SET="$(for m in $MODELS; do printf '%s.latent_norm=true ' "$m"; done)" PARTS="$parts" \
+  bash reports/table1/run_table1.sh

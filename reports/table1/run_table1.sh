@@ -6,7 +6,8 @@
 #   PARTS="eval report" bash reports/table1/run_table1.sh
 #   TASK=walker2d OUT=reports/table1/walker2d bash reports/table1/run_table1.sh   # Walker2d-v5 (H = 32)
 #   A study of a student setting (reports/table1/run_latent_norm_study.sh): STUDENT_SET="fdk.latent_norm=true"
-#   (--set for train-student), VARIANT (put in the rows' names: "DNK latent-norm (IQL)"), ROWS (eval rows).
+#   (--set for train-student), VARIANT (put in the rows' names: "DNK latent-norm (IQL)"), ROWS (eval rows),
+#   BESIDE (a table folder whose results/*.json join the report; the reference row is this run's DNK (IQL)).
 #
 # Parts, in order (each skips what is already on disk):
 #   models   teacher, return classifier, IQL critic (reports/teacher/train_small.sh), when missing;
@@ -40,6 +41,7 @@ DATA="${DATA:-${TASK}_medium_expert-dnk-v0.hdf5}"
 STUDENT_SET="${STUDENT_SET:-}"  # space-separated key=value, each passed to train-student as --set
 VARIANT="${VARIANT:+ $VARIANT}"  # a study's name in its rows' labels
 ROWS=" ${ROWS:-teacher classifier students} "
+BESIDE="${BESIDE:-}"
 case "$TASK" in halfcheetah) ENV_ID=HalfCheetah-v5;; walker2d) ENV_ID=Walker2d-v5;;
   *) echo "run_table1: TASK=$TASK unknown; use halfcheetah or walker2d" >&2; exit 2;; esac
 PARTS=" ${PARTS:-models pairs students fidelity floor eval report} "
@@ -140,7 +142,9 @@ if has eval; then
   rm -f /tmp/table1_eval.$$
 fi
 if has report; then
-  python -m dnk_training.eval.cli report "$OUT"/results/*.json --out "$OUT"
+  beside=()
+  [ -n "$BESIDE" ] && beside=("$BESIDE"/results/*.json)
+  python -m dnk_training.eval.cli report "$OUT"/results/*.json "${beside[@]}" --out "$OUT" --reference "$(label fdk)"
   python reports/table1/fidelity_table.py "$OUT" > "$OUT/fidelity.md"
 fi
 echo "run_table1: done $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -147,7 +147,8 @@ def plot_pareto(rows: list[tuple[list[MethodRun], MethodMetrics]], path: Path) -
         sel = [(r[0], m) for r, m in rows if env_family(r[0].env_id) == task]
         lat = np.array([m.latency_mean_ms for _, m in sel])
         ret = np.array([m.return_mean for _, m in sel])
-        span = float(np.ptp(np.concatenate([ret - [m.return_std for _, m in sel], ret + [m.return_std for _, m in sel]])))
+        std = np.array([m.return_std for _, m in sel])
+        span = float(np.ptp(np.concatenate([ret - std, ret + std])))
         for (r, m), x, y, y_label in zip(sel, lat, ret, label_heights(lat, ret, gap=0.045 * max(span, 1e-6))):
             ax.errorbar(x, y, yerr=m.return_std, fmt="o", capsize=3,
                         color="tab:red" if r.method.startswith("DNK") else "tab:blue")
